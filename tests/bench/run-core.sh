@@ -127,7 +127,7 @@ for r in "${r_rps[@]}"; do rr+=("$(fmt_int "$r")"); done
 tp=()
 for r in "${t_p99[@]}"; do tp+=("$(ms "$r")"); done
 
-fs=$(stat -f -c %T "$DIR" 2>/dev/null || echo '?')
+fs=$(df -T "$DIR" 2>/dev/null | awk 'NR == 2 { print $2 }')
 echo
 echo "dlog core benchmarks — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores," \
   "$(uname -sr), $fs at $DIR; medians of $RUNS runs"

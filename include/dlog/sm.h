@@ -1,0 +1,159 @@
+/*
+ * dlog state-machine framework.
+ *
+ * An application registers apply, snapshot and restore callbacks; dlog
+ * replays a stream (the state machine's replicated write-ahead log)
+ * through them deterministically, in log order, exactly once per record
+ * (DESIGN.md invariant 7). Every replica that opens the same stream with
+ * the same callbacks holds the same state after applying the same prefix.
+ *
+ * Built on the public API only (dlog.h), so it runs unchanged on every
+ * backend: "mem:", "file:DIR", and later "dlog://…".
+ *
+ * Threads: each open state machine has one apply thread. apply, snapshot
+ * and restore run on it, one at a time, never concurrently with each
+ * other. Completion callbacks (propose, barrier) run on the apply thread
+ * too, unless the namespace has a loop, in which case they run on the loop.
+ */
+#ifndef DLOG_SM_H
+#define DLOG_SM_H
+
+#include <dlog/dlog.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct dlog_sm;
+struct dlog_snapshot_writer;
+struct dlog_snapshot_reader;
+
+/*
+ * Streamed snapshot I/O: the state is never one buffer in memory.
+ * dlog_snapshot_write appends n bytes (0 or an error). dlog_snapshot_read
+ * reads up to n bytes and returns how many (0 at the end) or an error.
+ */
+int dlog_snapshot_write(struct dlog_snapshot_writer *w, const void *p, size_t n);
+long dlog_snapshot_read(struct dlog_snapshot_reader *r, void *p, size_t n);
+/* Reads exactly n bytes: 0, DLOG_EEOF when the snapshot ends first, or an error. */
+int dlog_snapshot_read_full(struct dlog_snapshot_reader *r, void *p, size_t n);
+
+#define DLOG_SM_CALLBACKS_VERSION 1
+struct dlog_sm_callbacks {
+    uint32_t version; /* DLOG_SM_CALLBACKS_VERSION */
+    /*
+     * Apply one command (rec->payload, rec->len) at rec->dlsn. Put the
+     * result, if any, in *result (the framework owns and frees it). Return
+     * 0 when applied — a deterministic rejection of an invalid command is
+     * also 0, with the rejection described in the result — or a negative
+     * dlog_err for a fatal error: the replica then stops and reports it
+     * (dlog_sm_error), and never skips the record.
+     */
+    int (*apply)(void *app, const struct dlog_record *rec, struct dlog_buf *result);
+    /* Write the whole state to w. May be NULL when snapshots are off. */
+    int (*snapshot)(void *app, struct dlog_snapshot_writer *w);
+    /* Replace the whole state with the one read from r. */
+    int (*restore)(void *app, struct dlog_snapshot_reader *r);
+    /*
+     * On-disk mode (optional, may be NULL): the application persists its
+     * state together with the DLSN of the last record applied, atomically
+     * (for example in the same LMDB transaction as the state change). On
+     * open the framework asks for that DLSN and replays from just after it
+     * instead of restoring a snapshot. *out = DLOG_DLSN_HEAD for an empty
+     * state. Return 0 or a negative dlog_err.
+     */
+    int (*applied_dlsn)(void *app, struct dlog_dlsn *out);
+};
+
+#define DLOG_SM_OPTIONS_VERSION 1
+struct dlog_sm_options {
+    uint32_t version; /* DLOG_SM_OPTIONS_VERSION */
+    /* This replica's name, unique among the stream's replicas; used for
+     * truncation coordination. Default "replica-<pid>". */
+    const char *replica_id;
+    /* Directory for local snapshots (created if missing); NULL: none. */
+    const char *snapshot_dir;
+    /* Take a snapshot every N records or bytes applied (0: never). */
+    uint64_t snapshot_every_records;
+    uint64_t snapshot_every_bytes;
+    /* Local snapshots kept (newest first); default 3. */
+    int keep_snapshots;
+    /* Also publish snapshots to the companion stream "<stream>.snap", so an
+     * empty replica can bootstrap from it. */
+    int shared_snapshots;
+    /* Truncate the stream below the oldest snapshot every registered
+     * replica has (1, default) or never (0). */
+    int auto_truncate;
+    /* Create the stream if it does not exist (default 1). */
+    int create;
+};
+void dlog_sm_options_init(struct dlog_sm_options *o);
+
+/*
+ * Opens a state machine on stream: restores (on-disk DLSN, newest valid
+ * local snapshot, or newest shared snapshot), replays the stream up to its
+ * current end, then keeps applying new records as they arrive. Returns
+ * when the replay is done. cb and app must outlive the state machine.
+ */
+int dlog_sm_open(struct dlog *ns, const char *stream, const struct dlog_sm_callbacks *cb,
+                 void *app, const struct dlog_sm_options *opts, struct dlog_sm **sm);
+/* Stops the apply thread and frees the state machine. Pending proposals
+ * and barriers complete with DLOG_ECLOSED. */
+void dlog_sm_close(struct dlog_sm *sm);
+
+/* ---- proposals ---- */
+
+struct dlog_propose_req;
+/*
+ * status 0: the command was applied at req->dlsn and result/len is what
+ * the local apply returned (valid only during the callback). Otherwise a
+ * dlog_err and the command may or may not have been applied.
+ */
+typedef void (*dlog_propose_cb)(struct dlog_propose_req *req, int status,
+                                const void *result, size_t len);
+struct dlog_propose_req {
+    void *data; /* the caller's */
+    dlog_propose_cb cb;
+    struct dlog_dlsn dlsn;
+    /* private */
+    struct dlog_propose_req *next_;
+    uint64_t priv_[4];
+};
+
+/*
+ * Proposes a command: writes it to the stream and completes when the local
+ * replica has applied it. client_id/seq (client_id 0: none) make it
+ * exactly-once: a retry with the same pair is applied at most once, and
+ * gets the first result.
+ */
+int dlog_sm_propose(struct dlog_sm *sm, struct dlog_propose_req *req, uint64_t client_id,
+                    uint64_t seq, const void *cmd, size_t len, dlog_propose_cb cb);
+/* Blocking propose; *result (may be NULL) gets a copy of the result. */
+int dlog_sm_propose_sync(struct dlog_sm *sm, uint64_t client_id, uint64_t seq,
+                         const void *cmd, size_t len, struct dlog_buf *result);
+
+/* ---- reads ---- */
+
+/*
+ * Read barrier: blocks until this replica has applied every record written
+ * to the stream before the call (then a local read is linearizable), or
+ * timeout_ms passes (DLOG_ETIMEDOUT; <0 waits forever).
+ */
+int dlog_sm_barrier(struct dlog_sm *sm, int timeout_ms);
+/* The DLSN of the last record applied (DLOG_DLSN_HEAD if none). */
+struct dlog_dlsn dlog_sm_applied(struct dlog_sm *sm);
+/* Records applied since open. */
+uint64_t dlog_sm_applied_count(struct dlog_sm *sm);
+
+/* ---- snapshots and errors ---- */
+
+/* Takes a snapshot now (blocking). */
+int dlog_sm_snapshot(struct dlog_sm *sm);
+/* 0 while healthy; the fatal error that stopped the replica otherwise. */
+int dlog_sm_error(struct dlog_sm *sm);
+const char *dlog_sm_errmsg(struct dlog_sm *sm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DLOG_SM_H */
