@@ -834,6 +834,8 @@ struct result {
     double baseline_mbps;
     int have_write_lat; /* tail mode: the parent's dlog_write_sync latency */
     uint64_t write_p50, write_p99;
+    int have_vis; /* tail mode: acknowledged to seen by the other process */
+    uint64_t vis_p50, vis_p99, vis_p999, vis_max;
 };
 
 static double rate(uint64_t n, uint64_t ns)
@@ -868,6 +870,10 @@ static void report(const struct bench *b, struct result *res)
     if (res->have_write_lat)
         printf("dlog_write_sync latency (us): p50 %.1f  p99 %.1f\n", us(res->write_p50),
                us(res->write_p99));
+    if (res->have_vis)
+        printf("visibility: acknowledged to read in the other process (us): p50 %.1f  "
+               "p99 %.1f  p999 %.1f  max %.1f\n",
+               us(res->vis_p50), us(res->vis_p99), us(res->vis_p999), us(res->vis_max));
     if (res->have_read && strcmp(res->mode, "read") != 0)
         printf("read: %" PRIu64 " records in %.2f s: %.0f records/s, %.1f MB/s\n",
                res->read_records, secs(res->read_elapsed_ns), rrps, rmbps);
@@ -896,6 +902,9 @@ static void report(const struct bench *b, struct result *res)
     if (res->have_write_lat)
         printf(",\"write_p50_us\":%.1f,\"write_p99_us\":%.1f", us(res->write_p50),
                us(res->write_p99));
+    if (res->have_vis)
+        printf(",\"visible_p50_us\":%.1f,\"visible_p99_us\":%.1f,\"visible_p999_us\":%.1f",
+               us(res->vis_p50), us(res->vis_p99), us(res->vis_p999));
     printf("}\n");
     fflush(stdout);
 }
@@ -1241,12 +1250,13 @@ static int tail_child(const struct opts *o, const char *stream, int go_fd, int r
     struct hist *h = hist_new();
     char errmsg[DLOG_ERRMSG_LEN] = "";
     uint64_t got = 0, expect = 0, idle_since = 0;
+    uint64_t *seen_ns = calloc(o->count ? o->count : 1, sizeof *seen_ns);
     char go;
     int rv, i;
 
     memset(&m, 0, sizeof m);
     recs = calloc(READ_MAX, sizeof *recs);
-    if (h == NULL || recs == NULL) {
+    if (h == NULL || recs == NULL || seen_ns == NULL) {
         child_fail(&m, DLOG_ENOMEM, "tail", NULL);
         goto send;
     }
@@ -1303,6 +1313,8 @@ static int tail_child(const struct opts *o, const char *stream, int go_fd, int r
                 continue;
             }
             hist_record(h, now - f[1]);
+            if (f[2] < o->count)
+                seen_ns[f[2]] = now;
             if (f[2] > expect)
                 m.lost += f[2] - expect;
             expect = f[2] + 1;
@@ -1315,10 +1327,11 @@ static int tail_child(const struct opts *o, const char *stream, int go_fd, int r
     m.max = hist_max(h);
 send:
     m.type = MSG_RESULT;
-    if (write_all(res_fd, &m, sizeof m) != 0) {
-        /* the parent went away */
-    }
+    /* The result, then when each record was seen, for the visibility figure. */
+    if (write_all(res_fd, &m, sizeof m) == 0 && seen_ns != NULL)
+        write_all(res_fd, seen_ns, o->count * sizeof *seen_ns);
 send_nothing:
+    free(seen_ns);
     if (r != NULL)
         dlog_reader_close(r);
     if (ns != NULL)
@@ -1341,9 +1354,13 @@ static int run_tail(struct bench *b)
     pid_t pid = -1;
     int rv, rc = 1, status, got_result = 0;
 
+    struct dlog_writer_options wo;
+    uint64_t *ack_ns = calloc(b->o.count ? b->o.count : 1, sizeof *ack_ns);
+    uint64_t *seen_ns = calloc(b->o.count ? b->o.count : 1, sizeof *seen_ns);
+
     memset(&res, 0, sizeof res);
     payload = calloc(1, b->o.size);
-    if (wlat == NULL || payload == NULL) {
+    if (wlat == NULL || payload == NULL || ack_ns == NULL || seen_ns == NULL) {
         fail("out of memory");
         goto out;
     }
@@ -1382,7 +1399,10 @@ static int run_tail(struct bench *b)
         goto out;
     if (setup_stream(b) != 0)
         goto out;
-    rv = dlog_writer_open(b->ns, b->stream, NULL, &w);
+    /* One record at a time: no linger, each write commits at once. */
+    dlog_writer_options_init(&wo);
+    wo.linger_us = 0;
+    rv = dlog_writer_open(b->ns, b->stream, &wo, &w);
     if (rv != 0) {
         w = NULL;
         fail("dlog_writer_open %s: %s (%s)", b->stream, dlog_strerror(rv),
@@ -1424,6 +1444,7 @@ static int run_tail(struct bench *b)
             break;
         }
         res.records++;
+        ack_ns[i] = t_last;
         hist_record(wlat, t_last - t0);
         next += NS_PER_MS;
         if (next < t_last)
@@ -1431,7 +1452,24 @@ static int run_tail(struct bench *b)
     }
 
     got_result = read_full(res_pipe[0], &m, sizeof m, TAIL_IDLE_MS + 20000) == 0 &&
-                 m.type == MSG_RESULT;
+                 m.type == MSG_RESULT &&
+                 read_full(res_pipe[0], seen_ns, b->o.count * sizeof *seen_ns, 20000) == 0;
+    if (got_result) {
+        /* Visibility: from the acknowledgement (the record is durable) to the
+         * other process reading it; the reader may even be first (0). */
+        struct hist *vis = hist_new();
+        if (vis != NULL) {
+            for (i = 0; i < res.records; i++)
+                if (ack_ns[i] != 0 && seen_ns[i] != 0)
+                    hist_record(vis, seen_ns[i] > ack_ns[i] ? seen_ns[i] - ack_ns[i] : 0);
+            res.have_vis = hist_count(vis) > 0;
+            res.vis_p50 = hist_quantile(vis, 0.5);
+            res.vis_p99 = hist_quantile(vis, 0.99);
+            res.vis_p999 = hist_quantile(vis, 0.999);
+            res.vis_max = hist_max(vis);
+            hist_free(vis);
+        }
+    }
     if (!got_result) {
         fail("no result from the tailing process");
         res.errors++;
@@ -1493,6 +1531,8 @@ out:
         close(res_pipe[1]);
     hist_free(wlat);
     free(payload);
+    free(ack_ns);
+    free(seen_ns);
     return rc;
 }
 
