@@ -2,7 +2,9 @@
  * The public API: argument checks shared by every backend, then a call
  * through the namespace's backend vtable.
  */
+#ifdef HAVE_CONFIG_H
 #include "config.h"
+#endif
 
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +65,7 @@ int dlog_stream_name_valid(const char *name)
         if (!ok)
             return 0;
     }
-    return strstr(name, "..") == NULL && strstr(name, "//") == NULL &&
-           name[n - 1] != '/';
+    return strstr(name, "..") == NULL && strstr(name, "//") == NULL;
 }
 
 #define CHECK_NAME(ns, name)                                                           \
@@ -83,6 +84,8 @@ int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog **ou
     if (errmsg == NULL)
         errmsg = scratch;
     errmsg[0] = '\0';
+    if (out != NULL)
+        *out = NULL;
     if (out == NULL || uri == NULL) {
         errmsg_copy(errmsg, "dlog_open: uri and ns are required");
         return DLOG_EINVAL;
@@ -277,7 +280,7 @@ static int positions(struct dlog *ns, const char *name, struct dlog_dlsn *first,
         return rv;
     if (txid != NULL)
         *txid = info->last_txid;
-    if (info->records == 0 && (first != NULL || last != NULL)) {
+    if (info->records == 0) {
         dlog_stream_info_free(info);
         errmsg_printf(ns->errmsg, "stream '%s' has no records", name);
         return DLOG_EEOF;

@@ -28,6 +28,9 @@ struct wentry {
     struct entry_builder b;
     struct bytes ctmp; /* compressed copy */
     uint8_t eflags;
+    /* after the append */
+    int ok;
+    uint64_t seg, id, base;
 };
 
 struct batch {
@@ -48,6 +51,7 @@ struct ewriter {
     struct dlog_stream_config cfg;
     struct dlog_writer_options opts;
     uint64_t seg; /* current open segment; flush thread only after open */
+    struct seg_info seginfo; /* its state as of our last append */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv_work;
@@ -62,6 +66,7 @@ struct ewriter {
     uint64_t last_txid;
     struct iovec *iov;
     size_t iov_cap;
+    size_t entry_max; /* records section limit: DLOG_ENTRY_MAX or less */
 };
 
 static struct batch *batch_new(void)
@@ -125,7 +130,8 @@ static int add_record(struct ewriter *w, struct batch *b, const struct dlog_reco
     size_t rs = entry_record_size(r->key_len, r->len, 0);
     if (rs <= DLOG_ENTRY_MAX) {
         struct wentry *we = b->nents ? &b->ents[b->nents - 1] : NULL;
-        if (we == NULL || we->eflags != 0 || entry_builder_raw(&we->b) + rs > DLOG_ENTRY_MAX)
+        if (we == NULL || we->eflags != 0 || entry_builder_raw(&we->b) + rs > w->entry_max ||
+            (w->cfg.segment_max_records > 0 && we->b.count >= w->cfg.segment_max_records))
             we = batch_push(b, 0);
         if (we == NULL)
             return DLOG_ENOMEM;
@@ -268,82 +274,157 @@ static int roll_due(const struct ewriter *w, const struct seg_info *i)
     const struct dlog_stream_config *c = &w->cfg;
     return i->bytes >= c->segment_max_bytes ||
            (c->segment_max_records > 0 && i->records >= c->segment_max_records) ||
-           (c->segment_max_age_ms > 0 && clock_wall_ms() >= i->created_ms + c->segment_max_age_ms);
+           (c->segment_max_age_ms > 0 &&
+            clock_wall_ms() >= i->created_ms + c->segment_max_age_ms);
 }
 
-/* Finish, append (rolling past sealed segments) and assign DLSNs. */
-static int commit(struct ewriter *w, struct batch *b)
+/* Records an entry adds to its segment's count (a large record counts once). */
+static uint64_t entry_records(const struct wentry *we)
+{
+    return (we->eflags & ENTRY_F_CONT) ? 0 : we->b.count;
+}
+
+/* Would adding recs/bytes to the open segment overflow its limits? */
+static int overflows(const struct ewriter *w, uint64_t recs, uint64_t bytes)
+{
+    const struct dlog_stream_config *c = &w->cfg;
+    return bytes > c->segment_max_bytes ||
+           (c->segment_max_records > 0 && recs > c->segment_max_records);
+}
+
+static int roll(struct ewriter *w)
+{
+    uint64_t next;
+    int rv = stream_roll(w->e, w->name, w->base.epoch, w->seg, &next, w->base.errmsg);
+    if (rv != 0)
+        return rv;
+    w->seg = next;
+    memset(&w->seginfo, 0, sizeof w->seginfo);
+    w->seginfo.created_ms = clock_wall_ms();
+    if (w->cfg.retention_age_ms > 0 || w->cfg.retention_bytes > 0)
+        stream_retain(w->e, w->name, w->base.errmsg);
+    return 0;
+}
+
+/*
+ * Append entries [i, j) to the open segment, following rolls made by other
+ * writers; fills the entries' positions and base txids.
+ */
+static int append_group(struct ewriter *w, struct batch *b, size_t i, size_t j)
 {
     struct embedded *e = w->e;
-    if (b->nents > w->iov_cap) {
-        struct iovec *iov = realloc(w->iov, b->nents * sizeof *iov);
-        if (iov == NULL)
-            return DLOG_ENOMEM;
-        w->iov = iov;
-        w->iov_cap = b->nents;
-    }
-    for (size_t i = 0; i < b->nents; i++) {
-        const uint8_t *p;
-        size_t len;
-        int rv = entry_builder_finish(&b->ents[i].b, (int)w->cfg.compression,
-                                      b->ents[i].eflags, &b->ents[i].ctmp, &p, &len);
-        if (rv != 0)
-            return rv;
-        w->iov[i].iov_base = (void *)p;
-        w->iov[i].iov_len = len;
-    }
     struct seg_append a;
     int rv;
     for (int tries = 0;; tries++) {
         memset(&a, 0, sizeof a);
         a.epoch = w->base.epoch;
-        a.entries = w->iov;
-        a.n = (int)b->nents;
+        a.entries = w->iov + i;
+        a.n = (int)(j - i);
         a.flags = w->cfg.auto_txid ? SEG_APPEND_AUTO_TXID : 0;
         rv = e->seg->append(e->seg, w->stream_id, w->seg, &a);
         if ((rv != DLOG_ESEALED && rv != DLOG_ENOTFOUND) || tries > 100)
             break;
-        /* Sealed by a roll (ours or another writer's) or deleted: move on. */
-        uint64_t next;
-        rv = stream_roll(e, w->name, w->base.epoch, w->seg, &next, w->base.errmsg);
+        /* Sealed by another writer's roll, or deleted: move on. */
+        rv = roll(w);
         if (rv != 0)
             return rv;
-        w->seg = next;
     }
     if (rv != 0) {
         errmsg_printf(w->base.errmsg, "append to '%s': %s", w->name, e->seg->errmsg);
         return rv;
     }
-    /* DLSNs and txids of each request. */
     uint64_t base = a.first_txid, prev_last = 0;
-    uint64_t *bases = NULL;
-    if (w->cfg.auto_txid && (bases = malloc(b->nents * sizeof *bases)) == NULL)
-        return DLOG_ENOMEM; /* appended but unacknowledged: never wrong data */
-    if (bases != NULL) {
-        for (size_t i = 0; i < b->nents; i++) {
-            if (i > 0)
-                base = (b->ents[i].eflags & ENTRY_F_CONT) ? prev_last : prev_last + 1;
-            bases[i] = base;
-            prev_last = base + (b->ents[i].b.last_txid - b->ents[i].b.base_txid);
-        }
+    for (size_t k = i; k < j; k++) {
+        struct wentry *we = &b->ents[k];
+        if (k > i)
+            base = (we->eflags & ENTRY_F_CONT) ? prev_last : prev_last + 1;
+        if (!w->cfg.auto_txid)
+            base = we->b.base_txid;
+        we->seg = w->seg;
+        we->id = a.first_entry + (k - i);
+        we->base = base;
+        we->ok = 1;
+        prev_last = base + (we->b.last_txid - we->b.base_txid);
     }
-    for (struct dlog_write_req *r = b->head; r != NULL; r = r->next_) {
-        size_t fe = (size_t)r->priv_[0], le = (size_t)r->priv_[2];
-        r->first = (struct dlog_dlsn){w->seg, a.first_entry + fe, (uint32_t)r->priv_[1]};
-        r->last = (struct dlog_dlsn){w->seg, a.first_entry + le, (uint32_t)r->priv_[3]};
-        if (bases != NULL) /* auto txids: the entry's base plus the slot */
-            r->first_txid = bases[fe] + (b->ents[fe].eflags ? 0 : r->priv_[1]);
-    }
-    free(bases);
-    if (roll_due(w, &a.info)) {
-        uint64_t next;
-        if (stream_roll(e, w->name, w->base.epoch, w->seg, &next, w->base.errmsg) == 0) {
-            w->seg = next;
-            if (w->cfg.retention_age_ms > 0 || w->cfg.retention_bytes > 0)
-                stream_retain(e, w->name, w->base.errmsg);
-        }
-    }
+    w->seginfo = a.info;
+    if (roll_due(w, &a.info))
+        roll(w); /* if it fails, the next append finds out */
     return 0;
+}
+
+/*
+ * Finish the batch's entries and append them. Entries go in groups that keep
+ * the open segment within its size and record limits (a roll in between),
+ * and a large record's fragments always go in one append. Sets each
+ * request's status and positions.
+ */
+static int commit(struct ewriter *w, struct batch *b)
+{
+    int rv = 0;
+    for (size_t i = 0; i < b->nents; i++)
+        b->ents[i].ok = 0;
+    if (b->nents > w->iov_cap) {
+        struct iovec *iov = realloc(w->iov, b->nents * sizeof *iov);
+        if (iov == NULL) {
+            rv = DLOG_ENOMEM;
+            goto done;
+        }
+        w->iov = iov;
+        w->iov_cap = b->nents;
+    }
+    for (size_t i = 0; i < b->nents && rv == 0; i++) {
+        const uint8_t *p;
+        size_t len;
+        rv = entry_builder_finish(&b->ents[i].b, (int)w->cfg.compression,
+                                  b->ents[i].eflags, &b->ents[i].ctmp, &p, &len);
+        w->iov[i].iov_base = (void *)p;
+        w->iov[i].iov_len = len;
+    }
+    size_t i = 0;
+    while (rv == 0 && i < b->nents) {
+        uint64_t recs = w->seginfo.records, bytes = w->seginfo.bytes;
+        size_t j = i;
+        while (j < b->nents) {
+            size_t k = j + 1; /* a fragment run is one unit */
+            while (k < b->nents && (b->ents[k].eflags & ENTRY_F_CONT))
+                k++;
+            uint64_t ur = 0, ub = 0;
+            for (size_t x = j; x < k; x++) {
+                ur += entry_records(&b->ents[x]);
+                ub += w->iov[x].iov_len;
+            }
+            if (overflows(w, recs + ur, bytes + ub)) {
+                if (j > i)
+                    break;
+                if (recs > 0 || bytes > 0) { /* start it in a fresh segment */
+                    rv = roll(w);
+                    if (rv != 0)
+                        break;
+                    recs = bytes = 0;
+                }
+            }
+            recs += ur;
+            bytes += ub;
+            j = k;
+        }
+        if (rv == 0)
+            rv = append_group(w, b, i, j);
+        i = j;
+    }
+done:
+    for (struct dlog_write_req *r = b->head; r != NULL; r = r->next_) {
+        struct wentry *fe = &b->ents[r->priv_[0]], *le = &b->ents[r->priv_[2]];
+        if (!fe->ok || !le->ok) {
+            r->status = rv != 0 ? rv : DLOG_EIO;
+            continue;
+        }
+        r->status = 0;
+        r->first = (struct dlog_dlsn){fe->seg, fe->id, (uint32_t)r->priv_[1]};
+        r->last = (struct dlog_dlsn){le->seg, le->id, (uint32_t)r->priv_[3]};
+        if (w->cfg.auto_txid) /* the entry's base plus the slot */
+            r->first_txid = fe->base + (fe->eflags ? 0 : r->priv_[1]);
+    }
+    return rv;
 }
 
 static int batch_ready(struct ewriter *w, uint64_t now)
@@ -385,11 +466,14 @@ static void *flush_main(void *arg)
         int rv = w->err;
         pthread_mutex_unlock(&w->mu);
 
-        if (rv == 0)
-            rv = commit(w, b);
+        if (rv == 0) {
+            rv = commit(w, b); /* sets each request's status */
+        } else {
+            for (struct dlog_write_req *r = b->head; r != NULL; r = r->next_)
+                r->status = rv;
+        }
         for (struct dlog_write_req *r = b->head, *next; r != NULL; r = next) {
             next = r->next_;
-            r->status = rv;
             core_write_done(w->base.ns, r);
         }
 
@@ -484,12 +568,17 @@ int ewriter_open(struct dlog *ns, const char *stream,
     w->cfg = ms.cfg;
     w->base.epoch = ms.epoch;
     meta_stream_clear(&ms);
+    /* Small segments get small entries, so rolls land near their limit. */
+    w->entry_max = DLOG_ENTRY_MAX;
+    if (w->cfg.segment_max_bytes < 2 * DLOG_ENTRY_MAX)
+        w->entry_max = w->cfg.segment_max_bytes / 2 > 256 ? w->cfg.segment_max_bytes / 2 : 256;
     if (opts->mode == DLOG_WRITER_EXCLUSIVE)
         rv = stream_bump_epoch(e, stream, &w->base.epoch, &w->seg, ns->errmsg);
     else
         rv = stream_open_segment(e, stream, w->base.epoch, &w->seg, ns->errmsg);
     if (rv != 0)
         goto err;
+    e->seg->info(e->seg, w->stream_id, w->seg, &w->seginfo);
     if (pthread_create(&w->thread, NULL, flush_main, w) != 0) {
         rv = DLOG_ENOMEM;
         goto err;

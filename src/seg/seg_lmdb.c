@@ -218,7 +218,7 @@ static int do_append(struct dlog_seg_ops *s, MDB_txn *txn, struct seg_lmdb *l,
             a->first_txid = base;
         if (i.records == 0)
             i.first_txid = base;
-        i.records += h.count;
+        i.records += (h.flags & ENTRY_F_CONT) ? 0 : h.count; /* a large record once */
         i.bytes += len;
         i.last_txid = last;
         if (!(h.flags & ENTRY_F_CONT)) {

@@ -245,7 +245,7 @@ static int mem_append(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
             have_lr = 1;
         }
         last = base + span > last ? base + span : last;
-        records += h.count;
+        records += (h.flags & ENTRY_F_CONT) ? 0 : h.count; /* a large record once */
         bytes += iov->iov_len;
     }
 
