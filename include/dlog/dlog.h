@@ -110,7 +110,7 @@ void dlog_buf_free(struct dlog_buf *b);
  * Namespace
  * ------------------------------------------------------------------------ */
 
-struct dlog; /* a namespace: a set of streams sharing one metadata store */
+struct dlog_ns; /* a namespace: a set of streams sharing one metadata store */
 
 #define DLOG_OPTIONS_VERSION 1
 struct dlog_options {
@@ -135,16 +135,16 @@ void dlog_options_init(struct dlog_options *o);
  * when errmsg is not NULL, a message is written to it (DLOG_ERRMSG_LEN).
  */
 #define DLOG_ERRMSG_LEN 256
-int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog **ns,
+int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog_ns **ns,
               char *errmsg);
 /*
  * Closes the namespace. Writers and readers still open are closed first
  * (their pending writes are flushed). With a loop, the namespace's libuv
  * handles close on the loop's next iteration.
  */
-void dlog_close(struct dlog *ns);
+void dlog_close(struct dlog_ns *ns);
 /* The last error message on ns. Valid until the next call on ns. */
-const char *dlog_errmsg(struct dlog *ns);
+const char *dlog_errmsg(struct dlog_ns *ns);
 
 /* ------------------------------------------------------------------------
  * Streams
@@ -182,15 +182,15 @@ struct dlog_stream_config {
 void dlog_stream_config_init(struct dlog_stream_config *c);
 
 /* cfg may be NULL for defaults. DLOG_EEXIST if the name is taken. */
-int dlog_stream_create(struct dlog *ns, const char *name,
+int dlog_stream_create(struct dlog_ns *ns, const char *name,
                        const struct dlog_stream_config *cfg);
 /* Deletes the stream and its data; open writers and readers get DLOG_ENOTFOUND. */
-int dlog_stream_delete(struct dlog *ns, const char *name);
+int dlog_stream_delete(struct dlog_ns *ns, const char *name);
 /*
  * Lists stream names in byte order. *names is a NULL-terminated array the
  * caller frees with dlog_stream_list_free.
  */
-int dlog_stream_list(struct dlog *ns, char ***names, size_t *count);
+int dlog_stream_list(struct dlog_ns *ns, char ***names, size_t *count);
 void dlog_stream_list_free(char **names);
 
 enum dlog_segment_state {
@@ -229,7 +229,7 @@ struct dlog_stream_info {
     struct dlog_segment_info *segments; /* ascending by seq */
 };
 /* *info is allocated; free with dlog_stream_info_free. */
-int dlog_stream_describe(struct dlog *ns, const char *name,
+int dlog_stream_describe(struct dlog_ns *ns, const char *name,
                          struct dlog_stream_info **info);
 void dlog_stream_info_free(struct dlog_stream_info *info);
 
@@ -237,21 +237,21 @@ void dlog_stream_info_free(struct dlog_stream_info *info);
  * Positions of a stream without its segment list: first and last record,
  * last txid. DLOG_EEOF when the stream has no records.
  */
-int dlog_stream_first_dlsn(struct dlog *ns, const char *name, struct dlog_dlsn *out);
-int dlog_stream_last_dlsn(struct dlog *ns, const char *name, struct dlog_dlsn *out);
-int dlog_stream_last_txid(struct dlog *ns, const char *name, uint64_t *out);
+int dlog_stream_first_dlsn(struct dlog_ns *ns, const char *name, struct dlog_dlsn *out);
+int dlog_stream_last_dlsn(struct dlog_ns *ns, const char *name, struct dlog_dlsn *out);
+int dlog_stream_last_txid(struct dlog_ns *ns, const char *name, uint64_t *out);
 
 /*
  * Marks every position below dlsn as truncated and deletes the whole sealed
  * segments that lie below it. Reads below dlsn then return DLOG_ETRUNCATED.
  * The truncation point only moves forward (a lower dlsn is a no-op).
  */
-int dlog_stream_truncate(struct dlog *ns, const char *name, struct dlog_dlsn dlsn);
+int dlog_stream_truncate(struct dlog_ns *ns, const char *name, struct dlog_dlsn dlsn);
 /*
  * Applies the stream's retention rules now (writers also apply them when a
  * segment rolls). Returns the number of segments deleted.
  */
-int dlog_stream_apply_retention(struct dlog *ns, const char *name);
+int dlog_stream_apply_retention(struct dlog_ns *ns, const char *name);
 
 /* ------------------------------------------------------------------------
  * Writers
@@ -275,7 +275,7 @@ struct dlog_writer_options {
 void dlog_writer_options_init(struct dlog_writer_options *o);
 
 /* opts may be NULL for defaults. */
-int dlog_writer_open(struct dlog *ns, const char *stream,
+int dlog_writer_open(struct dlog_ns *ns, const char *stream,
                      const struct dlog_writer_options *opts, struct dlog_writer **w);
 /* The epoch this writer writes at. */
 uint64_t dlog_writer_epoch(struct dlog_writer *w);
@@ -364,7 +364,7 @@ struct dlog_reader_options {
 };
 void dlog_reader_options_init(struct dlog_reader_options *o);
 
-int dlog_reader_open(struct dlog *ns, const char *stream,
+int dlog_reader_open(struct dlog_ns *ns, const char *stream,
                      const struct dlog_reader_options *opts, struct dlog_reader **r);
 const char *dlog_reader_errmsg(struct dlog_reader *r);
 /* The position of the next record this reader will return. */

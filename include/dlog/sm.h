@@ -10,10 +10,21 @@
  * Built on the public API only (dlog.h), so it runs unchanged on every
  * backend: "mem:", "file:DIR", and later "dlog://…".
  *
- * Threads: each open state machine has one apply thread. apply, snapshot
- * and restore run on it, one at a time, never concurrently with each
- * other. Completion callbacks (propose, barrier) run on the apply thread
- * too, unless the namespace has a loop, in which case they run on the loop.
+ * Threads: each open state machine has one apply thread. apply, snapshot,
+ * restore and applied_dlsn run on it, one at a time, never concurrently
+ * with each other. A proposal's completion callback runs on the apply
+ * thread when the local replica applied the command; when the write itself
+ * fails it runs on the writer's thread (the namespace loop's thread if the
+ * namespace has a loop), and on dlog_sm_close it runs on the closing
+ * thread. Callbacks must not block for long and must not call
+ * dlog_sm_close, dlog_sm_propose_sync, dlog_sm_barrier or dlog_sm_snapshot
+ * on their own state machine (those return DLOG_EBUSY from the apply
+ * thread). Every other function may be called from any thread.
+ *
+ * Companion streams: "<stream>.snap" holds shared snapshots and
+ * "<stream>.replicas" the replicas' snapshot reports (see auto_truncate);
+ * both are created when first needed, so stream names used with a state
+ * machine must leave room for the 9-byte suffix.
  */
 #ifndef DLOG_SM_H
 #define DLOG_SM_H
@@ -95,7 +106,7 @@ void dlog_sm_options_init(struct dlog_sm_options *o);
  * current end, then keeps applying new records as they arrive. Returns
  * when the replay is done. cb and app must outlive the state machine.
  */
-int dlog_sm_open(struct dlog *ns, const char *stream, const struct dlog_sm_callbacks *cb,
+int dlog_sm_open(struct dlog_ns *ns, const char *stream, const struct dlog_sm_callbacks *cb,
                  void *app, const struct dlog_sm_options *opts, struct dlog_sm **sm);
 /* Stops the apply thread and frees the state machine. Pending proposals
  * and barriers complete with DLOG_ECLOSED. */

@@ -41,7 +41,7 @@ struct command;
 struct ctl {
     const char *uri;
     const struct command *cmd;
-    struct dlog *ns; /* opened by open_ns, closed by main */
+    struct dlog_ns *ns; /* opened by open_ns, closed by main */
 };
 
 struct command {

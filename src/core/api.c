@@ -77,7 +77,7 @@ int dlog_stream_name_valid(const char *name)
         }                                                                              \
     } while (0)
 
-int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog **out,
+int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog_ns **out,
               char *errmsg)
 {
     char scratch[DLOG_ERRMSG_SIZE];
@@ -91,7 +91,7 @@ int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog **ou
         return DLOG_EINVAL;
     }
     *out = NULL;
-    struct dlog *ns = calloc(1, sizeof *ns);
+    struct dlog_ns *ns = calloc(1, sizeof *ns);
     if (ns == NULL)
         return DLOG_ENOMEM;
     if (opts != NULL)
@@ -118,7 +118,7 @@ err:
     return rv;
 }
 
-void dlog_close(struct dlog *ns)
+void dlog_close(struct dlog_ns *ns)
 {
     if (ns == NULL)
         return;
@@ -145,12 +145,12 @@ void dlog_close(struct dlog *ns)
     free(ns);
 }
 
-const char *dlog_errmsg(struct dlog *ns)
+const char *dlog_errmsg(struct dlog_ns *ns)
 {
     return ns != NULL ? ns->errmsg : "no namespace";
 }
 
-void core_writer_link(struct dlog *ns, struct dlog_writer *w)
+void core_writer_link(struct dlog_ns *ns, struct dlog_writer *w)
 {
     pthread_mutex_lock(&ns->lock);
     w->next = ns->writers;
@@ -158,7 +158,7 @@ void core_writer_link(struct dlog *ns, struct dlog_writer *w)
     pthread_mutex_unlock(&ns->lock);
 }
 
-void core_writer_unlink(struct dlog *ns, struct dlog_writer *w)
+void core_writer_unlink(struct dlog_ns *ns, struct dlog_writer *w)
 {
     pthread_mutex_lock(&ns->lock);
     for (struct dlog_writer **pp = &ns->writers; *pp; pp = &(*pp)->next)
@@ -169,7 +169,7 @@ void core_writer_unlink(struct dlog *ns, struct dlog_writer *w)
     pthread_mutex_unlock(&ns->lock);
 }
 
-void core_reader_link(struct dlog *ns, struct dlog_reader *r)
+void core_reader_link(struct dlog_ns *ns, struct dlog_reader *r)
 {
     pthread_mutex_lock(&ns->lock);
     r->next = ns->readers;
@@ -177,7 +177,7 @@ void core_reader_link(struct dlog *ns, struct dlog_reader *r)
     pthread_mutex_unlock(&ns->lock);
 }
 
-void core_reader_unlink(struct dlog *ns, struct dlog_reader *r)
+void core_reader_unlink(struct dlog_ns *ns, struct dlog_reader *r)
 {
     pthread_mutex_lock(&ns->lock);
     for (struct dlog_reader **pp = &ns->readers; *pp; pp = &(*pp)->next)
@@ -204,7 +204,7 @@ void core_sync_cb(struct dlog_write_req *req, int status)
     pthread_mutex_unlock(&sw->mu);
 }
 
-void core_write_done(struct dlog *ns, struct dlog_write_req *req)
+void core_write_done(struct dlog_ns *ns, struct dlog_write_req *req)
 {
     if (ns->disp != NULL && req->cb != core_sync_cb)
         dispatch_write_done(ns->disp, req);
@@ -214,7 +214,7 @@ void core_write_done(struct dlog *ns, struct dlog_write_req *req)
 
 /* ---- streams ---- */
 
-int dlog_stream_create(struct dlog *ns, const char *name,
+int dlog_stream_create(struct dlog_ns *ns, const char *name,
                        const struct dlog_stream_config *cfg)
 {
     struct dlog_stream_config def;
@@ -233,13 +233,13 @@ int dlog_stream_create(struct dlog *ns, const char *name,
     return ns->ops->stream_create(ns, name, cfg);
 }
 
-int dlog_stream_delete(struct dlog *ns, const char *name)
+int dlog_stream_delete(struct dlog_ns *ns, const char *name)
 {
     CHECK_NAME(ns, name);
     return ns->ops->stream_delete(ns, name);
 }
 
-int dlog_stream_list(struct dlog *ns, char ***names, size_t *count)
+int dlog_stream_list(struct dlog_ns *ns, char ***names, size_t *count)
 {
     if (names == NULL)
         return DLOG_EINVAL;
@@ -256,7 +256,7 @@ void dlog_stream_list_free(char **names)
     free(names);
 }
 
-int dlog_stream_describe(struct dlog *ns, const char *name, struct dlog_stream_info **info)
+int dlog_stream_describe(struct dlog_ns *ns, const char *name, struct dlog_stream_info **info)
 {
     CHECK_NAME(ns, name);
     if (info == NULL)
@@ -271,7 +271,7 @@ void dlog_stream_info_free(struct dlog_stream_info *info)
     free(info);
 }
 
-static int positions(struct dlog *ns, const char *name, struct dlog_dlsn *first,
+static int positions(struct dlog_ns *ns, const char *name, struct dlog_dlsn *first,
                      struct dlog_dlsn *last, uint64_t *txid)
 {
     struct dlog_stream_info *info;
@@ -293,28 +293,28 @@ static int positions(struct dlog *ns, const char *name, struct dlog_dlsn *first,
     return 0;
 }
 
-int dlog_stream_first_dlsn(struct dlog *ns, const char *name, struct dlog_dlsn *out)
+int dlog_stream_first_dlsn(struct dlog_ns *ns, const char *name, struct dlog_dlsn *out)
 {
     return positions(ns, name, out, NULL, NULL);
 }
 
-int dlog_stream_last_dlsn(struct dlog *ns, const char *name, struct dlog_dlsn *out)
+int dlog_stream_last_dlsn(struct dlog_ns *ns, const char *name, struct dlog_dlsn *out)
 {
     return positions(ns, name, NULL, out, NULL);
 }
 
-int dlog_stream_last_txid(struct dlog *ns, const char *name, uint64_t *out)
+int dlog_stream_last_txid(struct dlog_ns *ns, const char *name, uint64_t *out)
 {
     return positions(ns, name, NULL, NULL, out);
 }
 
-int dlog_stream_truncate(struct dlog *ns, const char *name, struct dlog_dlsn dlsn)
+int dlog_stream_truncate(struct dlog_ns *ns, const char *name, struct dlog_dlsn dlsn)
 {
     CHECK_NAME(ns, name);
     return ns->ops->stream_truncate(ns, name, dlsn);
 }
 
-int dlog_stream_apply_retention(struct dlog *ns, const char *name)
+int dlog_stream_apply_retention(struct dlog_ns *ns, const char *name)
 {
     CHECK_NAME(ns, name);
     return ns->ops->stream_apply_retention(ns, name);
@@ -322,7 +322,7 @@ int dlog_stream_apply_retention(struct dlog *ns, const char *name)
 
 /* ---- writers ---- */
 
-int dlog_writer_open(struct dlog *ns, const char *stream,
+int dlog_writer_open(struct dlog_ns *ns, const char *stream,
                      const struct dlog_writer_options *opts, struct dlog_writer **w)
 {
     struct dlog_writer_options def;
@@ -403,14 +403,14 @@ int dlog_writer_close(struct dlog_writer *w)
 {
     if (w == NULL)
         return DLOG_EINVAL;
-    struct dlog *ns = w->ns;
+    struct dlog_ns *ns = w->ns;
     core_writer_unlink(ns, w);
     return ns->ops->writer_close(w);
 }
 
 /* ---- readers ---- */
 
-int dlog_reader_open(struct dlog *ns, const char *stream,
+int dlog_reader_open(struct dlog_ns *ns, const char *stream,
                      const struct dlog_reader_options *opts, struct dlog_reader **r)
 {
     struct dlog_reader_options def;
@@ -488,7 +488,7 @@ void dlog_reader_close(struct dlog_reader *r)
 {
     if (r == NULL)
         return;
-    struct dlog *ns = r->ns;
+    struct dlog_ns *ns = r->ns;
     if (r->pending != NULL && ns->disp != NULL)
         dispatch_cancel_reader(ns->disp, r);
     core_reader_unlink(ns, r);

@@ -14,7 +14,7 @@
 
 struct dispatch;
 
-struct dlog {
+struct dlog_ns {
     const struct dlog_backend_ops *ops;
     struct dlog_options opts;
     char errmsg[DLOG_ERRMSG_SIZE];
@@ -26,14 +26,14 @@ struct dlog {
 };
 
 struct dlog_writer {
-    struct dlog *ns;
+    struct dlog_ns *ns;
     char errmsg[DLOG_ERRMSG_SIZE];
     uint64_t epoch;
     struct dlog_writer *next; /* in ns->writers */
 };
 
 struct dlog_reader {
-    struct dlog *ns;
+    struct dlog_ns *ns;
     char errmsg[DLOG_ERRMSG_SIZE];
     struct dlog_dlsn pos; /* next position */
     struct dlog_read_req *pending; /* async read in flight */
@@ -41,18 +41,18 @@ struct dlog_reader {
 };
 
 /* Register and unregister handles in their namespace (api.c). */
-void core_writer_link(struct dlog *ns, struct dlog_writer *w);
-void core_writer_unlink(struct dlog *ns, struct dlog_writer *w);
-void core_reader_link(struct dlog *ns, struct dlog_reader *r);
-void core_reader_unlink(struct dlog *ns, struct dlog_reader *r);
+void core_writer_link(struct dlog_ns *ns, struct dlog_writer *w);
+void core_writer_unlink(struct dlog_ns *ns, struct dlog_writer *w);
+void core_reader_link(struct dlog_ns *ns, struct dlog_reader *r);
+void core_reader_unlink(struct dlog_ns *ns, struct dlog_reader *r);
 
 /* Complete a write request: on the loop through the dispatcher, or inline. */
-void core_write_done(struct dlog *ns, struct dlog_write_req *req);
+void core_write_done(struct dlog_ns *ns, struct dlog_write_req *req);
 
 /* The callback of dlog_write_sync: always run inline, never via the loop. */
 void core_sync_cb(struct dlog_write_req *req, int status);
 
 /* Embedded backend entry point (embedded.c): "mem:" and "file:DIR". */
-int embedded_open(const char *uri, struct dlog *ns, char *errmsg);
+int embedded_open(const char *uri, struct dlog_ns *ns, char *errmsg);
 
 #endif

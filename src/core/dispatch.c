@@ -7,7 +7,7 @@
 #include "core/core.h"
 
 struct dispatch {
-    struct dlog *ns;
+    struct dlog_ns *ns;
     uv_async_t *async; /* freed in its close callback */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -96,7 +96,7 @@ static void *notifier_main(void *arg)
     return NULL;
 }
 
-int dispatch_open(struct dlog *ns, struct dispatch **out)
+int dispatch_open(struct dlog_ns *ns, struct dispatch **out)
 {
     struct dispatch *d = calloc(1, sizeof *d);
     uv_async_t *a = calloc(1, sizeof *a);

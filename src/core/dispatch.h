@@ -20,7 +20,7 @@
 
 struct dispatch;
 
-int dispatch_open(struct dlog *ns, struct dispatch **out);
+int dispatch_open(struct dlog_ns *ns, struct dispatch **out);
 void dispatch_close(struct dispatch *d);
 /* Any thread: queue a finished write request for its callback. */
 void dispatch_write_done(struct dispatch *d, struct dlog_write_req *req);

@@ -44,19 +44,19 @@ static void release_stores(struct shared_stores *sh)
     pthread_mutex_unlock(&registry_mu);
 }
 
-static uint32_t emb_notify_seq(struct dlog *ns)
+static uint32_t emb_notify_seq(struct dlog_ns *ns)
 {
     struct embedded *e = embedded_of(ns);
     return e->seg->notify_seq(e->seg);
 }
 
-static int emb_notify_wait(struct dlog *ns, uint32_t seen, int timeout_ms)
+static int emb_notify_wait(struct dlog_ns *ns, uint32_t seen, int timeout_ms)
 {
     struct embedded *e = embedded_of(ns);
     return e->seg->notify_wait(e->seg, seen, timeout_ms);
 }
 
-static void emb_close(struct dlog *ns)
+static void emb_close(struct dlog_ns *ns)
 {
     struct embedded *e = embedded_of(ns);
     if (e == NULL)
@@ -106,7 +106,7 @@ static int ensure_dir(const char *path)
     return -1;
 }
 
-static int open_file_stores(const char *dir, struct dlog *ns, struct embedded *e,
+static int open_file_stores(const char *dir, struct dlog_ns *ns, struct embedded *e,
                             char *errmsg)
 {
     char path[4096], *real = realpath(dir, NULL);
@@ -152,7 +152,7 @@ out:
     return rv;
 }
 
-int embedded_open(const char *uri, struct dlog *ns, char *errmsg)
+int embedded_open(const char *uri, struct dlog_ns *ns, char *errmsg)
 {
     struct embedded *e = calloc(1, sizeof *e);
     int rv;

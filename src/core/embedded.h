@@ -18,7 +18,7 @@ struct embedded {
     struct shared_stores *shared; /* file: stores shared within the process */
 };
 
-static inline struct embedded *embedded_of(struct dlog *ns)
+static inline struct embedded *embedded_of(struct dlog_ns *ns)
 {
     return ns->impl;
 }
@@ -49,21 +49,21 @@ int stream_bump_epoch(struct embedded *e, const char *name, uint64_t *epoch,
 int stream_retain(struct embedded *e, const char *name, char *errmsg);
 
 /* stream.c: the admin part of the backend vtable. */
-int emb_create(struct dlog *ns, const char *name, const struct dlog_stream_config *cfg);
-int emb_delete(struct dlog *ns, const char *name);
-int emb_list(struct dlog *ns, char ***names, size_t *count);
-int emb_describe(struct dlog *ns, const char *name, struct dlog_stream_info **out);
-int emb_truncate(struct dlog *ns, const char *name, struct dlog_dlsn dlsn);
-int emb_retention(struct dlog *ns, const char *name);
+int emb_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_config *cfg);
+int emb_delete(struct dlog_ns *ns, const char *name);
+int emb_list(struct dlog_ns *ns, char ***names, size_t *count);
+int emb_describe(struct dlog_ns *ns, const char *name, struct dlog_stream_info **out);
+int emb_truncate(struct dlog_ns *ns, const char *name, struct dlog_dlsn dlsn);
+int emb_retention(struct dlog_ns *ns, const char *name);
 
 /* writer.c, reader.c */
-int ewriter_open(struct dlog *ns, const char *stream,
+int ewriter_open(struct dlog_ns *ns, const char *stream,
                  const struct dlog_writer_options *opts, struct dlog_writer **w);
 int ewriter_write(struct dlog_writer *w, struct dlog_write_req *req,
                   const struct dlog_record *recs, size_t n);
 int ewriter_flush(struct dlog_writer *w);
 int ewriter_close(struct dlog_writer *w);
-int ereader_open(struct dlog *ns, const char *stream,
+int ereader_open(struct dlog_ns *ns, const char *stream,
                  const struct dlog_reader_options *opts, struct dlog_reader **r);
 int ereader_read(struct dlog_reader *r, struct dlog_record *recs, size_t max,
                  int timeout_ms);

@@ -395,7 +395,7 @@ void ereader_close(struct dlog_reader *rb)
     ereader_free((struct ereader *)rb);
 }
 
-int ereader_open(struct dlog *ns, const char *stream,
+int ereader_open(struct dlog_ns *ns, const char *stream,
                  const struct dlog_reader_options *opts, struct dlog_reader **out)
 {
     struct embedded *e = embedded_of(ns);

@@ -189,7 +189,7 @@ static int cut_below(struct meta_stream *ms, uint32_t keep, uint64_t **dropped)
     return (int)keep;
 }
 
-int emb_truncate(struct dlog *ns, const char *name, struct dlog_dlsn dlsn)
+int emb_truncate(struct dlog_ns *ns, const char *name, struct dlog_dlsn dlsn)
 {
     struct embedded *e = embedded_of(ns);
     for (int tries = 0; tries < CAS_RETRIES; tries++) {
@@ -281,12 +281,12 @@ int stream_retain(struct embedded *e, const char *name, char *errmsg)
     return DLOG_ECONFLICT;
 }
 
-int emb_retention(struct dlog *ns, const char *name)
+int emb_retention(struct dlog_ns *ns, const char *name)
 {
     return stream_retain(embedded_of(ns), name, ns->errmsg);
 }
 
-int emb_create(struct dlog *ns, const char *name,
+int emb_create(struct dlog_ns *ns, const char *name,
                       const struct dlog_stream_config *cfg)
 {
     struct embedded *e = embedded_of(ns);
@@ -317,7 +317,7 @@ int emb_create(struct dlog *ns, const char *name,
     return rv;
 }
 
-int emb_delete(struct dlog *ns, const char *name)
+int emb_delete(struct dlog_ns *ns, const char *name)
 {
     struct embedded *e = embedded_of(ns);
     struct meta_stream ms;
@@ -334,7 +334,7 @@ int emb_delete(struct dlog *ns, const char *name)
     return rv;
 }
 
-int emb_list(struct dlog *ns, char ***names, size_t *count)
+int emb_list(struct dlog_ns *ns, char ***names, size_t *count)
 {
     struct embedded *e = embedded_of(ns);
     int rv = e->meta->list(e->meta, names, count);
@@ -343,7 +343,7 @@ int emb_list(struct dlog *ns, char ***names, size_t *count)
     return rv;
 }
 
-int emb_describe(struct dlog *ns, const char *name, struct dlog_stream_info **out)
+int emb_describe(struct dlog_ns *ns, const char *name, struct dlog_stream_info **out)
 {
     struct embedded *e = embedded_of(ns);
     struct meta_stream ms;

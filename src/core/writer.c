@@ -536,7 +536,7 @@ int ewriter_close(struct dlog_writer *wb)
     return rv;
 }
 
-int ewriter_open(struct dlog *ns, const char *stream,
+int ewriter_open(struct dlog_ns *ns, const char *stream,
                  const struct dlog_writer_options *opts, struct dlog_writer **out)
 {
     struct embedded *e = embedded_of(ns);

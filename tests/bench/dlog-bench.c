@@ -136,7 +136,7 @@ struct breader {
 
 struct bench {
     struct opts o;
-    struct dlog *ns;
+    struct dlog_ns *ns;
     char stream[DLOG_STREAM_NAME_MAX + 1];
     int own_stream;    /* created here: check record sizes, delete at end */
     uint64_t existing; /* records in the stream before the run */
@@ -1243,7 +1243,7 @@ static void child_fail(struct tail_msg *m, int err, const char *what, const char
 static int tail_child(const struct opts *o, const char *stream, int go_fd, int res_fd)
 {
     struct tail_msg m;
-    struct dlog *ns = NULL;
+    struct dlog_ns *ns = NULL;
     struct dlog_reader *r = NULL;
     struct dlog_reader_options ro;
     struct dlog_record *recs = NULL;

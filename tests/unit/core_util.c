@@ -121,7 +121,7 @@ struct dlog_stream_config core_cfg(void)
     return c;
 }
 
-void core_create(struct dlog *ns, const char *name, const struct dlog_stream_config *cfg)
+void core_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_config *cfg)
 {
     struct dlog_stream_config c = core_cfg();
     if (cfg == NULL)
@@ -129,7 +129,7 @@ void core_create(struct dlog *ns, const char *name, const struct dlog_stream_con
     CORE_NS_OK(ns, dlog_stream_create(ns, name, cfg));
 }
 
-struct dlog_writer *core_writer(struct dlog *ns, const char *stream, int mode)
+struct dlog_writer *core_writer(struct dlog_ns *ns, const char *stream, int mode)
 {
     struct dlog_writer_options o;
     struct dlog_writer *w = NULL;
@@ -140,7 +140,7 @@ struct dlog_writer *core_writer(struct dlog *ns, const char *stream, int mode)
     return w;
 }
 
-struct dlog_reader *core_reader(struct dlog *ns, const char *stream, int start,
+struct dlog_reader *core_reader(struct dlog_ns *ns, const char *stream, int start,
                                 struct dlog_dlsn dlsn, uint64_t txid)
 {
     struct dlog_reader_options o;

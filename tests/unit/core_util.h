@@ -48,14 +48,14 @@ void core_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ------------------------------------------------------------------ namespace */
 
-#define CORE_URI_MAX 4200
+#define CORE_URI_MAX 4096 /* a base URI's size */
 
 struct core_env {
-    char uri[CORE_URI_MAX]; /* this test's namespace URI */
-    char dir[4096];         /* file: its directory; "" otherwise */
+    char uri[CORE_URI_MAX + 128]; /* this test's namespace URI */
+    char dir[CORE_URI_MAX + 64];  /* file: its directory; "" otherwise */
     struct dlog_options opts;
     int has_opts;
-    struct dlog *ns;
+    struct dlog_ns *ns;
 };
 
 /*
@@ -75,11 +75,11 @@ const char *core_stream_name(char *buf, const char *tag);
 /* A config with the library defaults, explicit txids and no compression. */
 struct dlog_stream_config core_cfg(void);
 /* Creates the stream (cfg may be NULL: core_cfg()); asserts success. */
-void core_create(struct dlog *ns, const char *name, const struct dlog_stream_config *cfg);
+void core_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_config *cfg);
 
-struct dlog_writer *core_writer(struct dlog *ns, const char *stream, int mode);
+struct dlog_writer *core_writer(struct dlog_ns *ns, const char *stream, int mode);
 /* A reader from start (enum dlog_start); dlsn/txid are used when relevant. */
-struct dlog_reader *core_reader(struct dlog *ns, const char *stream, int start,
+struct dlog_reader *core_reader(struct dlog_ns *ns, const char *stream, int start,
                                 struct dlog_dlsn dlsn, uint64_t txid);
 
 /* ------------------------------------------------------------------ payloads */

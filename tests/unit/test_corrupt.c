@@ -89,7 +89,7 @@ static void setup(struct core_env *e, char *name, const char *tag)
  * `good` records, intact, in order; then the read must fail with
  * DLOG_ECORRUPT.
  */
-static void expect_corrupt_after(struct dlog *ns, const char *name, size_t len, uint64_t tag,
+static void expect_corrupt_after(struct dlog_ns *ns, const char *name, size_t len, uint64_t tag,
                                  size_t good)
 {
     struct dlog_reader *r = core_reader(ns, name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);

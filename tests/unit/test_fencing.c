@@ -28,7 +28,7 @@ static int write_str(struct dlog_writer *w, const char *s)
 }
 
 /* Reads the whole stream as strings joined by ','. */
-static void read_joined(struct dlog *ns, const char *name, char *out, size_t size)
+static void read_joined(struct dlog_ns *ns, const char *name, char *out, size_t size)
 {
     struct dlog_reader *r = core_reader(ns, name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     struct core_rec *recs = NULL;
@@ -279,7 +279,7 @@ struct outcome {
 };
 
 struct racer {
-    struct dlog *ns;
+    struct dlog_ns *ns;
     const char *name;
     uint32_t id;
     int rv; /* an unexpected error */

@@ -105,7 +105,7 @@ static size_t tail_len(size_t i)
     return i == BIG_AT ? BIG_LEN : 16 + (i * 37) % 2000;
 }
 
-static int child_open(const char *uri, struct dlog **ns)
+static int child_open(const char *uri, struct dlog_ns **ns)
 {
     char errmsg[DLOG_ERRMSG_LEN];
     return dlog_open(uri, NULL, ns, errmsg) == 0 ? 0 : 10;
@@ -114,7 +114,7 @@ static int child_open(const char *uri, struct dlog **ns)
 /* Writes N_TAIL records, in batches and alone, one of them large. */
 static int child_tail_writer(const char *uri, const char *stream, struct child *c)
 {
-    struct dlog *ns = NULL;
+    struct dlog_ns *ns = NULL;
     struct dlog_writer *w = NULL;
     int rv = child_open(uri, &ns);
     if (rv != 0)
@@ -152,7 +152,7 @@ static int child_tail_writer(const char *uri, const char *stream, struct child *
 /* Writes N_EACH records of tag 2 in shared mode, checking its DLSNs grow. */
 static int child_shared_writer(const char *uri, const char *stream, struct child *c)
 {
-    struct dlog *ns = NULL;
+    struct dlog_ns *ns = NULL;
     struct dlog_writer *w = NULL;
     int rv = child_open(uri, &ns);
     if (rv != 0)
@@ -180,7 +180,7 @@ static int child_shared_writer(const char *uri, const char *stream, struct child
 /* Opens an exclusive writer, writes "child", reports, exits. */
 static int child_fencer(const char *uri, const char *stream, struct child *c)
 {
-    struct dlog *ns = NULL;
+    struct dlog_ns *ns = NULL;
     struct dlog_writer *w = NULL;
     struct dlog_writer_options o;
     int rv = child_open(uri, &ns);

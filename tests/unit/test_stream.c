@@ -124,8 +124,8 @@ START_TEST(test_delete_drops_data)
     struct dlog_record rec;
     CORE_ASSERT_ERR(dlog_read_next(r, &rec, 0), DLOG_ETIMEDOUT);
     dlog_reader_close(r);
-    uint64_t txid;
-    CORE_ASSERT_ERR(dlog_stream_last_txid(e.ns, name, &txid), DLOG_EEOF);
+    struct dlog_dlsn d;
+    CORE_ASSERT_ERR(dlog_stream_last_dlsn(e.ns, name, &d), DLOG_EEOF);
     core_env_close(&e);
 }
 END_TEST
@@ -223,7 +223,7 @@ START_TEST(test_names)
     core_env_open(&e, NULL);
 
     /* Valid names, including the longest. */
-    const char *ok[] = {"a", "A", "0", "a.b", "a-b_c", "a/b/c", "x.", "a/.b", "a/b/"};
+    const char *ok[] = {"a", "A", "0", "a.b", "a-b_c", "a/b/c", "x.", "a/.b"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         ck_assert_msg(dlog_stream_name_valid(ok[i]), "\"%s\" should be valid", ok[i]);
     char prefix[128];
@@ -379,15 +379,15 @@ END_TEST
 
 START_TEST(test_open_bad_uri)
 {
-    struct dlog *ns = (struct dlog *)1;
+    struct dlog_ns *ns = (struct dlog_ns *)1;
     char errmsg[DLOG_ERRMSG_LEN] = "";
     CORE_ASSERT_ERR(dlog_open("nosuchscheme:x", NULL, &ns, errmsg), DLOG_EURI);
     ck_assert_ptr_null(ns);
     ck_assert_str_ne(errmsg, "");
-    ns = (struct dlog *)1;
+    ns = (struct dlog_ns *)1;
     CORE_ASSERT_ERR(dlog_open("", NULL, &ns, NULL), DLOG_EURI);
     ck_assert_ptr_null(ns);
-    ns = (struct dlog *)1;
+    ns = (struct dlog_ns *)1;
     int rv = dlog_open(NULL, NULL, &ns, errmsg);
     ck_assert_msg(rv == DLOG_EINVAL || rv == DLOG_EURI, "dlog_open(NULL) = %s",
                   dlog_errname(rv));
@@ -398,8 +398,8 @@ END_TEST
 START_TEST(test_open_file_not_dir)
 {
     CORE_REQUIRE(core_backend_is_file(), "a file: path");
-    char path[4096], uri[4200], errmsg[DLOG_ERRMSG_LEN] = "";
-    struct dlog *ns = NULL;
+    char path[CORE_URI_MAX + 64], uri[CORE_URI_MAX + 128], errmsg[DLOG_ERRMSG_LEN] = "";
+    struct dlog_ns *ns = NULL;
     snprintf(path, sizeof path, "%s/plain-%ld", core_base_uri() + 5, (long)getpid());
     int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
     ck_assert_int_ge(fd, 0);

@@ -41,7 +41,7 @@ static const struct krec keyed[] = {
 #define NKEYED (sizeof keyed / sizeof keyed[0])
 
 /* Reads everything through opts; returns the payload strings joined by ','. */
-static void read_through(struct dlog *ns, const char *name, struct dlog_reader_options *o,
+static void read_through(struct dlog_ns *ns, const char *name, struct dlog_reader_options *o,
                          char *out, size_t size, struct dlog_dlsn *dlsns)
 {
     struct dlog_reader *r = NULL;

@@ -30,7 +30,7 @@ static void setup(struct core_env *e, char *name, const char *tag,
  * Opens a reader at d and reads: asserts DLOG_ETRUNCATED comes from the open
  * or from the first read, and that no record is returned.
  */
-static void expect_truncated(struct dlog *ns, const char *name, int start,
+static void expect_truncated(struct dlog_ns *ns, const char *name, int start,
                              struct dlog_dlsn d, uint64_t txid)
 {
     struct dlog_reader_options o;
@@ -54,7 +54,7 @@ static void expect_truncated(struct dlog *ns, const char *name, int start,
                   "DLOG_ETRUNCATED", CORE_DLSN_ARGS(d), dlog_errname(rv));
 }
 
-static struct dlog_stream_info *describe(struct dlog *ns, const char *name)
+static struct dlog_stream_info *describe(struct dlog_ns *ns, const char *name)
 {
     struct dlog_stream_info *info = NULL;
     CORE_NS_OK(ns, dlog_stream_describe(ns, name, &info));
@@ -62,7 +62,7 @@ static struct dlog_stream_info *describe(struct dlog *ns, const char *name)
 }
 
 /* Reads from start to the end; asserts they are records [first, last] of tag. */
-static void expect_suffix(struct dlog *ns, const char *name, int start, struct dlog_dlsn d,
+static void expect_suffix(struct dlog_ns *ns, const char *name, int start, struct dlog_dlsn d,
                           size_t len, uint64_t tag, size_t first, size_t last,
                           const struct dlog_dlsn *acks)
 {
@@ -87,7 +87,7 @@ START_TEST(test_truncate)
     cfg.segment_max_records = 10;
     setup(&e, name, "trunc", &cfg);
     struct dlog_writer *w = core_writer(e.ns, name, DLOG_WRITER_SHARED);
-    core_write_n(w, 50, 64, 1, 0, 1, acks);
+    core_write_sync_n(w, 50, 64, 1, 0, 1, acks); /* one entry each: 10 per segment */
     struct dlog_stream_info *info = describe(e.ns, name);
     size_t before = info->nsegments;
     ck_assert_uint_ge(before, 5);
@@ -220,7 +220,7 @@ START_TEST(test_retention_bytes)
 END_TEST
 
 struct age_wait {
-    struct dlog *ns;
+    struct dlog_ns *ns;
     const char *name;
     int deleted;
     int err;
