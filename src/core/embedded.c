@@ -94,9 +94,19 @@ static const struct dlog_backend_ops embedded_ops = {
     .notify_wait = emb_notify_wait,
 };
 
-/* mkdir -p for one or two levels; 0 or -1 with errno. */
+/* mkdir -p; 0 or -1 with errno. */
 static int ensure_dir(const char *path)
 {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
     if (mkdir(path, 0755) == 0 || errno == EEXIST) {
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))

@@ -19,7 +19,6 @@ struct write_req {
     uv_write_t w;
     struct net_conn *c;
     struct rbuf *buf;
-    uint8_t hdr[4];
 };
 
 static int uv_to_dlog(int uverr)
@@ -113,7 +112,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void start_reading(struct net_conn *c)
 {
-    if (!c->reading && !c->closing) {
+    if (!c->reading && !c->closing && !c->held) {
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
             c->reading = 1;
     }
@@ -131,14 +130,18 @@ static void write_cb(uv_write_t *w, int status)
 {
     struct write_req *wr = (struct write_req *)w;
     struct net_conn *c = wr->c;
-    c->outq -= wr->buf->len + 4;
+    c->outq -= wr->buf->len;
     rbuf_unref(wr->buf);
     free(wr);
     if (status < 0) {
         net_conn_close(c, uv_to_dlog(status));
         return;
     }
-    if (c->paused && c->outq <= NET_OUTQ_LOW) {
+    if (c->close_when_sent && c->outq == 0) {
+        net_conn_close(c, 0);
+        return;
+    }
+    if (c->paused && !c->held && c->outq <= NET_OUTQ_LOW) {
         c->paused = 0;
         start_reading(c);
     }
@@ -153,23 +156,39 @@ int net_conn_send(struct net_conn *c, struct rbuf *buf)
         return DLOG_ENOMEM;
     wr->c = c;
     wr->buf = rbuf_ref(buf);
-    put_u32be(wr->hdr, (uint32_t)buf->len);
-    uv_buf_t bufs[2] = {uv_buf_init((char *)wr->hdr, 4),
-                        uv_buf_init((char *)buf->data, (unsigned)buf->len)};
-    int rv = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, 2, write_cb);
+    uv_buf_t b = uv_buf_init((char *)buf->data, (unsigned)buf->len);
+    int rv = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
     if (rv != 0) {
         rbuf_unref(wr->buf);
         free(wr);
         net_conn_close(c, uv_to_dlog(rv));
         return DLOG_ECLOSED;
     }
-    c->outq += buf->len + 4;
+    c->outq += buf->len;
     if (c->outq > NET_OUTQ_HIGH && !c->paused) {
         /* The peer is not reading: stop taking its requests. */
         c->paused = 1;
         stop_reading(c);
     }
     return 0;
+}
+
+void net_conn_close_when_sent(struct net_conn *c)
+{
+    stop_reading(c);
+    c->held = 1;
+    c->close_when_sent = 1;
+    if (c->outq == 0)
+        net_conn_close(c, 0);
+}
+
+void net_conn_pause(struct net_conn *c, int pause)
+{
+    c->held = pause;
+    if (pause)
+        stop_reading(c);
+    else if (!c->paused)
+        start_reading(c);
 }
 
 static struct net_conn *conn_new(uv_loop_t *loop, size_t max_frame)

@@ -55,6 +55,8 @@ struct net_conn {
     size_t outq; /* bytes queued and not yet written */
     int closing;
     int close_status;
+    int close_when_sent;
+    int held; /* paused by the owner, not by backpressure */
     uv_connect_t connect_req;
     char peer[64];
     char errmsg[DLOG_ERRMSG_SIZE];
@@ -82,9 +84,9 @@ int net_connect(uv_loop_t *loop, const char *host, int port, size_t max_frame,
                 const struct net_conn_cbs *cbs, void *data, struct net_conn **out);
 
 /*
- * Queues one frame (the length prefix is added here). Takes its own
- * reference on buf. Returns 0, or DLOG_ECLOSED when the connection is
- * closing (buf untouched).
+ * Queues one frame, its 4-byte length prefix included (as wire_encode
+ * makes it), and sends it as is. Takes its own reference on buf. Returns
+ * 0, or DLOG_ECLOSED when the connection is closing (buf untouched).
  */
 int net_conn_send(struct net_conn *c, struct rbuf *buf);
 /* Bytes queued for sending. */
@@ -94,6 +96,10 @@ static inline size_t net_conn_outq(const struct net_conn *c)
 }
 /* Close with status (0 or a dlog_err); on_close runs later. Idempotent. */
 void net_conn_close(struct net_conn *c, int status);
+/* Stop reading and close once every queued frame has been written. */
+void net_conn_close_when_sent(struct net_conn *c);
+/* Stop (or resume) reading requests from the peer. */
+void net_conn_pause(struct net_conn *c, int pause);
 
 /* Parse "host:port" (host may be empty: 127.0.0.1). 0 or DLOG_EINVAL. */
 int net_parse_hostport(const char *s, char *host, size_t hostlen, int *port);

@@ -1,0 +1,278 @@
+/*
+ * dlogd — the dlog server.
+ *
+ *   dlogd --role local --data DIR [--listen 127.0.0.1:7000] [--config FILE]
+ *         [--pid-file FILE] [--log-level debug|info|warn|error]
+ *
+ * Role "local" serves a file:DIR namespace (metadata, segments and the
+ * write proxy in one process, one port). The cluster roles (node, proxy,
+ * broker) come with cluster mode and are refused with a clear message.
+ *
+ * The configuration file is INI (read with libinih): keys role, data,
+ * listen, pid-file, log-level, max-frame in a [dlogd] section (or before
+ * any section). Flags override the file.
+ *
+ * On SIGINT or SIGTERM it stops accepting requests, makes every write it
+ * received durable or fails it, sends the replies, and exits 0.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <dlog/dlog.h>
+
+#include "base/errmsg.h"
+#include "base/log.h"
+#include "net/net.h"
+#include "proxy/proxy.h"
+
+struct config {
+    char role[32];
+    char data[4096];
+    char listen[300];
+    char pid_file[4096];
+    char log_level[16];
+    unsigned long max_frame;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: dlogd --role local --data DIR [options]\n"
+            "\n"
+            "Serves a dlog namespace over the wire protocol (docs/protocol.md).\n"
+            "\n"
+            "  --role ROLE          local (metadata + segments + proxy in one process);\n"
+            "                       node, proxy and broker come with cluster mode\n"
+            "  --data DIR           the namespace's directory (created if missing)\n"
+            "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7000; port 0\n"
+            "                       picks a free one). Only loopback unless told otherwise\n"
+            "  --config FILE        INI file with the same keys (role, data, listen,\n"
+            "                       pid-file, log-level, max-frame); flags win\n"
+            "  --pid-file FILE      write the process id to FILE, removed at exit\n"
+            "  --log-level LEVEL    debug, info, warn (default) or error; or DLOG_LOG\n"
+            "  --max-frame BYTES    largest frame accepted (default 70 MiB)\n"
+            "  -h, --help           this help\n"
+            "  -V, --version        the version\n"
+            "\n"
+            "On start it prints \"dlogd: listening on HOST:PORT\" on stdout.\n");
+}
+
+static int set_key(struct config *c, const char *key, const char *value)
+{
+#define COPY(field) snprintf(c->field, sizeof c->field, "%s", value)
+    if (strcmp(key, "role") == 0)
+        COPY(role);
+    else if (strcmp(key, "data") == 0)
+        COPY(data);
+    else if (strcmp(key, "listen") == 0)
+        COPY(listen);
+    else if (strcmp(key, "pid-file") == 0 || strcmp(key, "pid_file") == 0)
+        COPY(pid_file);
+    else if (strcmp(key, "log-level") == 0 || strcmp(key, "log_level") == 0)
+        COPY(log_level);
+    else if (strcmp(key, "max-frame") == 0 || strcmp(key, "max_frame") == 0) {
+        char *end;
+        errno = 0;
+        c->max_frame = strtoul(value, &end, 10);
+        if (errno != 0 || *end != '\0' || c->max_frame < 65536)
+            return -1;
+    } else
+        return -1;
+    return 0;
+#undef COPY
+}
+
+static int ini_cb(void *user, const char *section, const char *key, const char *value)
+{
+    if (section[0] != '\0' && strcmp(section, "dlogd") != 0) {
+        fprintf(stderr, "dlogd: config: unknown section [%s]\n", section);
+        return 0;
+    }
+    if (set_key(user, key, value) != 0) {
+        fprintf(stderr, "dlogd: config: bad key or value: %s = %s\n", key, value);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- running */
+
+struct server {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    struct dlog_ns *ns;
+    struct proxy *proxy;
+    int stopping;
+};
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    log_warn("dlogd", "signal %d: shutting down", signum);
+    proxy_shutdown(s->proxy);
+    dlog_close(s->ns); /* delivers the last write completions */
+    s->ns = NULL;
+    proxy_free(s->proxy);
+    s->proxy = NULL;
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+static int run(const struct config *c)
+{
+    struct server s;
+    char errmsg[DLOG_ERRMSG_LEN] = "", host[256], uri[4200];
+    int port, rv;
+    memset(&s, 0, sizeof s);
+    if (net_parse_hostport(c->listen, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "dlogd: --listen: expected HOST:PORT, got '%s'\n", c->listen);
+        return 2;
+    }
+    uv_loop_init(&s.loop);
+    struct dlog_options o;
+    dlog_options_init(&o);
+    o.loop = &s.loop;
+    snprintf(uri, sizeof uri, "file:%s", c->data);
+    rv = dlog_open(uri, &o, &s.ns, errmsg);
+    if (rv != 0) {
+        fprintf(stderr, "dlogd: cannot open %s: %s (%s)\n", uri, dlog_strerror(rv), errmsg);
+        uv_loop_close(&s.loop);
+        return 1;
+    }
+    struct proxy_options po = {host, port, c->max_frame, "dlogd " PACKAGE_VERSION};
+    rv = proxy_start(&s.loop, s.ns, &po, &s.proxy, errmsg);
+    if (rv != 0) {
+        fprintf(stderr, "dlogd: %s\n", errmsg);
+        dlog_close(s.ns);
+        uv_run(&s.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&s.loop);
+        return 1;
+    }
+    if (strncmp(host, "127.", 4) != 0 && strcmp(host, "::1") != 0)
+        log_warn("dlogd", "listening on %s, which is not a loopback address", host);
+    if (c->pid_file[0] != '\0') {
+        FILE *f = fopen(c->pid_file, "w");
+        if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+            fprintf(stderr, "dlogd: cannot write pid file %s: %s\n", c->pid_file,
+                    strerror(errno));
+            return 1;
+        }
+    }
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_init(&s.loop, &s.sigint);
+    uv_signal_init(&s.loop, &s.sigterm);
+    uv_signal_start(&s.sigint, on_signal, SIGINT);
+    uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    printf("dlogd: listening on %s:%d (role local, data %s)\n", host, proxy_port(s.proxy),
+           c->data);
+    fflush(stdout);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    rv = uv_loop_close(&s.loop);
+    if (rv != 0)
+        log_warn("dlogd", "loop closed with handles open: %s", uv_strerror(rv));
+    if (c->pid_file[0] != '\0')
+        unlink(c->pid_file);
+    log_info("dlogd", "stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct config c;
+    struct config flags;
+    const char *config_file = NULL;
+    memset(&c, 0, sizeof c);
+    memset(&flags, 0, sizeof flags);
+    static const struct option longopts[] = {
+        {"role", required_argument, NULL, 'r'},    {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},  {"config", required_argument, NULL, 'c'},
+        {"pid-file", required_argument, NULL, 'p'}, {"log-level", required_argument, NULL, 'L'},
+        {"max-frame", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        const char *key = NULL;
+        switch (opt) {
+        case 'r': key = "role"; break;
+        case 'd': key = "data"; break;
+        case 'l': key = "listen"; break;
+        case 'p': key = "pid-file"; break;
+        case 'L': key = "log-level"; break;
+        case 'm': key = "max-frame"; break;
+        case 'c': config_file = optarg; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("dlogd %s\n", dlog_version()); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (key != NULL && set_key(&flags, key, optarg) != 0) {
+            fprintf(stderr, "dlogd: --%s: bad value '%s'\n", key, optarg);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "dlogd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    snprintf(c.role, sizeof c.role, "local");
+    snprintf(c.listen, sizeof c.listen, "127.0.0.1:7000");
+    if (config_file != NULL) {
+        int rv = ini_parse(config_file, ini_cb, &c);
+        if (rv != 0) {
+            if (rv < 0)
+                fprintf(stderr, "dlogd: cannot read config file %s\n", config_file);
+            else
+                fprintf(stderr, "dlogd: config file %s: error on line %d\n", config_file, rv);
+            return 2;
+        }
+    }
+    /* Flags win over the file. */
+#define OVERRIDE(field)                                                                \
+    if (flags.field[0] != '\0')                                                        \
+    memcpy(c.field, flags.field, sizeof c.field)
+    OVERRIDE(role);
+    OVERRIDE(data);
+    OVERRIDE(listen);
+    OVERRIDE(pid_file);
+    OVERRIDE(log_level);
+#undef OVERRIDE
+    if (flags.max_frame != 0)
+        c.max_frame = flags.max_frame;
+    if (c.log_level[0] != '\0') {
+        int lvl = log_parse_level(c.log_level);
+        if (lvl < 0) {
+            fprintf(stderr, "dlogd: unknown log level '%s'\n", c.log_level);
+            return 2;
+        }
+        log_set_level((enum log_level)lvl);
+    }
+    if (strcmp(c.role, "local") != 0) {
+        if (strcmp(c.role, "node") == 0 || strcmp(c.role, "proxy") == 0 ||
+            strcmp(c.role, "broker") == 0)
+            fprintf(stderr, "dlogd: role '%s' needs cluster mode, which this build does not "
+                            "have yet; use --role local\n", c.role);
+        else
+            fprintf(stderr, "dlogd: unknown role '%s' (local, node, proxy, broker)\n", c.role);
+        return 2;
+    }
+    if (c.data[0] == '\0') {
+        fprintf(stderr, "dlogd: --data DIR is required\n");
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return run(&c);
+}

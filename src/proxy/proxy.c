@@ -1,0 +1,931 @@
+/*
+ * The write proxy's request handling (see proxy.h). One pconn per client
+ * connection; requests are handled in arrival order, and their replies go
+ * out as they complete, so writes and long-poll reads may finish out of
+ * order (matched by request id on the client).
+ *
+ * Lifetimes: a pconn is counted by references: one for the connection
+ * itself (dropped in its close callback) and one for each write or read in
+ * flight; it is freed when the count reaches zero, so a completion that
+ * arrives after its client left finds the pconn and drops the reply.
+ */
+#include "proxy/proxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/errmsg.h"
+#include "base/log.h"
+#include "net/net.h"
+#include "wire/wire.h"
+
+#define READERS_PER_CONN 4
+#define READER_FETCH_BYTES (1024 * 1024)
+#define READ_MAX_BYTES (8u * 1024 * 1024)
+
+struct pwriter {
+    char stream[DLOG_STREAM_NAME_MAX + 1];
+    uint64_t epoch;
+    struct dlog_writer *w;
+    struct pwriter *next;
+};
+
+/* The first reply to a producer's write, kept to answer its retries. */
+struct producer {
+    char stream[DLOG_STREAM_NAME_MAX + 1];
+    uint64_t id;
+    uint64_t seq;     /* the last sequence seen */
+    int pending;      /* its write is in flight */
+    int status;
+    struct dlog_dlsn first, last;
+    uint64_t first_txid;
+    struct pwait *waiters; /* retries that arrived while pending */
+    struct producer *next;
+};
+
+struct pconn;
+
+struct pwait {
+    struct pconn *c;
+    uint64_t request_id;
+    struct pwait *next;
+};
+
+struct preader {
+    struct pconn *c;
+    struct dlog_reader *r;
+    char stream[DLOG_STREAM_NAME_MAX + 1];
+    struct dlog_dlsn pos; /* where its next record is */
+    uint64_t min_txid;
+    struct dlog_dlsn end;
+    uint8_t *prefix;
+    size_t prefix_len;
+    int busy;
+    uint64_t used; /* for eviction */
+    struct dlog_read_req req;
+    struct dlog_record *recs;
+    size_t max;
+    uint64_t request_id;
+    uint32_t max_bytes;
+    struct preader *next;
+};
+
+struct pconn {
+    struct proxy *p;
+    struct net_conn *nc;
+    int refs;
+    int closed;
+    int hello;
+    struct preader *readers;
+    int nreaders;
+    uint64_t tick;
+    struct pconn *prev, *next;
+};
+
+struct proxy {
+    uv_loop_t *loop;
+    struct dlog_ns *ns;
+    struct net_server *srv;
+    struct wire_limits lim;
+    char name[WIRE_MAX_PEER_NAME + 1];
+    struct pwriter *writers;
+    struct producer *producers;
+    struct pconn *conns;
+    unsigned long accepted, open;
+    int stopping;
+    int freeing;
+};
+
+struct pwrite {
+    struct dlog_write_req req;
+    struct pconn *c;
+    uint64_t request_id;
+    struct producer *prod;
+};
+
+static void conn_unref(struct pconn *c)
+{
+    if (--c->refs > 0)
+        return;
+    struct proxy *p = c->p;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        p->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c);
+    if (p->freeing && p->conns == NULL)
+        free(p);
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static void send_msg(struct pconn *c, const struct wire_msg *m)
+{
+    char errmsg[DLOG_ERRMSG_SIZE];
+    struct bytes out;
+    if (c->closed)
+        return;
+    bytes_init(&out);
+    int rv = wire_encode(m, &c->p->lim, &out, errmsg);
+    if (rv != 0) {
+        log_error("proxy", "%s: cannot encode a reply: %s", c->nc->peer, errmsg);
+        bytes_free(&out);
+        net_conn_close(c->nc, DLOG_EINTERNAL);
+        return;
+    }
+    struct rbuf *b = rbuf_copy(out.p, out.len);
+    bytes_free(&out);
+    if (b == NULL) {
+        net_conn_close(c->nc, DLOG_ENOMEM);
+        return;
+    }
+    net_conn_send(c->nc, b);
+    rbuf_unref(b);
+}
+
+static void rep_init(struct wire_msg *rep, uint32_t type, uint64_t request_id, int status)
+{
+    memset(rep, 0, sizeof *rep);
+    rep->version = 1;
+    rep->type = type;
+    rep->is_reply = 1;
+    rep->request_id = request_id;
+    rep->status = status;
+}
+
+static void send_error(struct pconn *c, uint32_t type, uint64_t request_id, int status,
+                       const char *message)
+{
+    struct wire_msg rep;
+    rep_init(&rep, type, request_id, status);
+    rep.err.message = message != NULL && *message ? message : dlog_strerror(status);
+    send_msg(c, &rep);
+}
+
+/* ---------------------------------------------------------------- writers */
+
+static struct pwriter *find_writer(struct proxy *p, const char *stream, uint64_t epoch)
+{
+    for (struct pwriter *pw = p->writers; pw != NULL; pw = pw->next)
+        if (pw->epoch == epoch && strcmp(pw->stream, stream) == 0)
+            return pw;
+    return NULL;
+}
+
+/* Open a writer (shared or exclusive) and remember it under its epoch. */
+static int open_writer(struct proxy *p, const char *stream, int mode, struct pwriter **out,
+                       char *errmsg)
+{
+    struct dlog_writer_options o;
+    struct dlog_writer *w;
+    dlog_writer_options_init(&o);
+    o.mode = mode;
+    int rv = dlog_writer_open(p->ns, stream, &o, &w);
+    if (rv != 0) {
+        errmsg_copy(errmsg, dlog_errmsg(p->ns));
+        return rv;
+    }
+    struct pwriter *pw = find_writer(p, stream, dlog_writer_epoch(w));
+    if (pw != NULL) { /* a shared writer at this epoch exists already */
+        dlog_writer_close(w);
+        *out = pw;
+        return 0;
+    }
+    if (mode == DLOG_WRITER_EXCLUSIVE) { /* older epochs are fenced now */
+        for (struct pwriter **pp = &p->writers; *pp != NULL;) {
+            struct pwriter *old = *pp;
+            if (strcmp(old->stream, stream) == 0 && old->epoch < dlog_writer_epoch(w)) {
+                *pp = old->next;
+                dlog_writer_close(old->w);
+                free(old);
+            } else {
+                pp = &old->next;
+            }
+        }
+    }
+    pw = calloc(1, sizeof *pw);
+    if (pw == NULL) {
+        dlog_writer_close(w);
+        return DLOG_ENOMEM;
+    }
+    snprintf(pw->stream, sizeof pw->stream, "%s", stream);
+    pw->epoch = dlog_writer_epoch(w);
+    pw->w = w;
+    pw->next = p->writers;
+    p->writers = pw;
+    *out = pw;
+    return 0;
+}
+
+static void handle_writer_open(struct pconn *c, const struct wire_msg *m)
+{
+    struct proxy *p = c->p;
+    char errmsg[DLOG_ERRMSG_SIZE] = "";
+    struct pwriter *pw;
+    const struct wire_writer_open *o = &m->u.writer_open;
+    int rv = open_writer(p, o->stream, (int)o->mode, &pw, errmsg);
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, errmsg);
+        return;
+    }
+    struct dlog_stream_info *info = NULL;
+    rv = dlog_stream_describe(p->ns, o->stream, &info);
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, dlog_errmsg(p->ns));
+        return;
+    }
+    struct wire_msg rep;
+    rep_init(&rep, m->type, m->request_id, 0);
+    rep.u.writer_open_rep.epoch = pw->epoch;
+    rep.u.writer_open_rep.last_txid = info->last_txid;
+    rep.u.writer_open_rep.config = info->config;
+    dlog_stream_info_free(info);
+    send_msg(c, &rep);
+}
+
+static struct producer *find_producer(struct proxy *p, const char *stream, uint64_t id)
+{
+    for (struct producer *pr = p->producers; pr != NULL; pr = pr->next)
+        if (pr->id == id && strcmp(pr->stream, stream) == 0)
+            return pr;
+    return NULL;
+}
+
+static void send_write_rep(struct pconn *c, uint64_t request_id, int status,
+                           const struct dlog_dlsn *first, const struct dlog_dlsn *last,
+                           uint64_t first_txid, int duplicate, const char *message)
+{
+    if (status != 0) {
+        send_error(c, WIRE_WRITE, request_id, status, message);
+        return;
+    }
+    struct wire_msg rep;
+    rep_init(&rep, WIRE_WRITE, request_id, 0);
+    rep.u.write_rep.first = *first;
+    rep.u.write_rep.last = *last;
+    rep.u.write_rep.first_txid = first_txid;
+    rep.u.write_rep.duplicate = duplicate;
+    send_msg(c, &rep);
+}
+
+static void on_write_done(struct dlog_write_req *req, int status)
+{
+    struct pwrite *pw = (struct pwrite *)req;
+    struct pconn *c = pw->c;
+    send_write_rep(c, pw->request_id, status, &req->first, &req->last, req->first_txid, 0,
+                   status ? dlog_strerror(status) : NULL);
+    struct producer *pr = pw->prod;
+    if (pr != NULL) {
+        pr->pending = 0;
+        pr->status = status;
+        pr->first = req->first;
+        pr->last = req->last;
+        pr->first_txid = req->first_txid;
+        while (pr->waiters != NULL) {
+            struct pwait *wt = pr->waiters;
+            pr->waiters = wt->next;
+            send_write_rep(wt->c, wt->request_id, status, &pr->first, &pr->last,
+                           pr->first_txid, 1, status ? dlog_strerror(status) : NULL);
+            conn_unref(wt->c);
+            free(wt);
+        }
+    }
+    free(pw);
+    conn_unref(c);
+}
+
+static void handle_write(struct pconn *c, const struct wire_msg *m)
+{
+    struct proxy *p = c->p;
+    const struct wire_write *wm = &m->u.write;
+    char errmsg[DLOG_ERRMSG_SIZE] = "";
+    struct producer *pr = NULL;
+    if (p->stopping) {
+        send_error(c, m->type, m->request_id, DLOG_EUNAVAILABLE, "server shutting down");
+        return;
+    }
+    struct pwriter *w = find_writer(p, wm->stream, wm->epoch);
+    if (w == NULL) {
+        /* Not opened here (another proxy, or before a restart): join the
+         * stream's current epoch if it is the writer's. */
+        int rv = open_writer(p, wm->stream, DLOG_WRITER_SHARED, &w, errmsg);
+        if (rv != 0) {
+            send_error(c, m->type, m->request_id, rv, errmsg);
+            return;
+        }
+        if (w->epoch != wm->epoch) {
+            send_error(c, m->type, m->request_id,
+                       w->epoch > wm->epoch ? DLOG_EFENCED : DLOG_EINVAL,
+                       w->epoch > wm->epoch ? "writer fenced: a newer writer owns the stream"
+                                            : "unknown epoch");
+            return;
+        }
+    }
+    if (wm->producer_id != 0) {
+        pr = find_producer(p, wm->stream, wm->producer_id);
+        if (pr != NULL && wm->sequence <= pr->seq) {
+            if (wm->sequence < pr->seq) {
+                send_error(c, m->type, m->request_id, DLOG_EINVAL,
+                           "producer sequence below the last one seen");
+                return;
+            }
+            if (pr->pending) { /* answer when the first attempt completes */
+                struct pwait *wt = malloc(sizeof *wt);
+                if (wt == NULL) {
+                    send_error(c, m->type, m->request_id, DLOG_ENOMEM, NULL);
+                    return;
+                }
+                wt->c = c;
+                wt->request_id = m->request_id;
+                wt->next = pr->waiters;
+                pr->waiters = wt;
+                c->refs++;
+                return;
+            }
+            send_write_rep(c, m->request_id, pr->status, &pr->first, &pr->last,
+                           pr->first_txid, 1, dlog_strerror(pr->status));
+            return;
+        }
+        if (pr == NULL) {
+            pr = calloc(1, sizeof *pr);
+            if (pr == NULL) {
+                send_error(c, m->type, m->request_id, DLOG_ENOMEM, NULL);
+                return;
+            }
+            snprintf(pr->stream, sizeof pr->stream, "%s", wm->stream);
+            pr->id = wm->producer_id;
+            pr->next = p->producers;
+            p->producers = pr;
+        }
+    }
+    struct pwrite *pw = calloc(1, sizeof *pw);
+    if (pw == NULL) {
+        send_error(c, m->type, m->request_id, DLOG_ENOMEM, NULL);
+        return;
+    }
+    pw->c = c;
+    pw->request_id = m->request_id;
+    int rv = dlog_write(w->w, &pw->req, wm->recs, wm->nrecs, on_write_done);
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, dlog_writer_errmsg(w->w));
+        free(pw);
+        return;
+    }
+    if (pr != NULL) {
+        pr->seq = wm->sequence;
+        pr->pending = 1;
+        pw->prod = pr;
+    }
+    c->refs++;
+}
+
+static void handle_writer_req(struct pconn *c, const struct wire_msg *m)
+{
+    const struct wire_writer_req *wr = &m->u.flush;
+    struct pwriter *w = find_writer(c->p, wr->stream, wr->epoch);
+    struct wire_msg rep;
+    int rv = 0;
+    if (m->type == WIRE_HEARTBEAT) {
+        struct dlog_stream_info *info;
+        rv = dlog_stream_describe(c->p->ns, wr->stream, &info);
+        if (rv != 0) {
+            send_error(c, m->type, m->request_id, rv, dlog_errmsg(c->p->ns));
+            return;
+        }
+        rep_init(&rep, m->type, m->request_id, 0);
+        rep.u.heartbeat_rep.epoch = info->epoch;
+        rep.u.heartbeat_rep.last = info->records ? info->last : DLOG_DLSN_HEAD;
+        rep.u.heartbeat_rep.last_txid = info->last_txid;
+        dlog_stream_info_free(info);
+        send_msg(c, &rep);
+        return;
+    }
+    /* FLUSH and CLOSE: the proxy's writers are shared; make what this
+     * writer sent durable (every earlier WRITE has been queued). */
+    if (w != NULL)
+        rv = dlog_writer_flush(w->w);
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, dlog_writer_errmsg(w->w));
+        return;
+    }
+    rep_init(&rep, m->type, m->request_id, 0);
+    send_msg(c, &rep);
+}
+
+/* ---------------------------------------------------------------- readers */
+
+static void reader_free(struct preader *pr)
+{
+    if (pr->r != NULL)
+        dlog_reader_close(pr->r); /* a pending read completes with ECANCELED */
+    free(pr->prefix);
+    free(pr->recs);
+    free(pr);
+}
+
+static void conn_drop_reader(struct pconn *c, struct preader *pr)
+{
+    for (struct preader **pp = &c->readers; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == pr) {
+            *pp = pr->next;
+            c->nreaders--;
+            break;
+        }
+    reader_free(pr);
+}
+
+static int min_txid_filter(void *arg, const struct dlog_record *rec)
+{
+    struct preader *pr = arg;
+    return rec->txid >= pr->min_txid;
+}
+
+static int open_reader(struct pconn *c, const char *stream, const struct dlog_reader_options *o,
+                       const void *prefix, size_t prefix_len, uint64_t min_txid,
+                       struct preader **out)
+{
+    /* Evict the least recently used idle reader past the limit. */
+    if (c->nreaders >= READERS_PER_CONN) {
+        struct preader *old = NULL;
+        for (struct preader *x = c->readers; x != NULL; x = x->next)
+            if (!x->busy && (old == NULL || x->used < old->used))
+                old = x;
+        if (old == NULL)
+            return DLOG_EBUSY;
+        conn_drop_reader(c, old);
+    }
+    struct preader *pr = calloc(1, sizeof *pr);
+    if (pr == NULL)
+        return DLOG_ENOMEM;
+    pr->c = c;
+    snprintf(pr->stream, sizeof pr->stream, "%s", stream);
+    pr->min_txid = min_txid;
+    pr->end = o->end;
+    if (prefix_len > 0) {
+        pr->prefix = malloc(prefix_len);
+        if (pr->prefix == NULL) {
+            free(pr);
+            return DLOG_ENOMEM;
+        }
+        memcpy(pr->prefix, prefix, prefix_len);
+        pr->prefix_len = prefix_len;
+    }
+    struct dlog_reader_options ro = *o;
+    ro.fetch_bytes = READER_FETCH_BYTES;
+    ro.key_prefix = pr->prefix;
+    ro.key_prefix_len = pr->prefix_len;
+    if (min_txid > 0 && o->start != DLOG_START_TXID) {
+        ro.filter = min_txid_filter;
+        ro.filter_arg = pr;
+    }
+    int rv = dlog_reader_open(c->p->ns, stream, &ro, &pr->r);
+    if (rv != 0) {
+        free(pr->prefix);
+        free(pr);
+        return rv;
+    }
+    pr->pos = dlog_reader_position(pr->r);
+    pr->next = c->readers;
+    c->readers = pr;
+    c->nreaders++;
+    *out = pr;
+    return 0;
+}
+
+static void handle_reader_open(struct pconn *c, const struct wire_msg *m)
+{
+    const struct wire_reader_open *ro = &m->u.reader_open;
+    struct dlog_reader_options o;
+    struct preader *pr;
+    dlog_reader_options_init(&o);
+    o.start = (int)ro->start;
+    o.start_dlsn = ro->start_dlsn;
+    o.start_txid = ro->start_txid;
+    int rv = open_reader(c, ro->stream, &o, NULL, 0,
+                         ro->start == DLOG_START_TXID ? ro->start_txid : 0, &pr);
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, dlog_errmsg(c->p->ns));
+        return;
+    }
+    pr->used = ++c->tick;
+    struct wire_msg rep;
+    rep_init(&rep, m->type, m->request_id, 0);
+    rep.u.reader_open_rep.position = pr->pos;
+    rep.u.reader_open_rep.min_txid = ro->start == DLOG_START_TXID ? ro->start_txid : 0;
+    send_msg(c, &rep);
+}
+
+static void on_read_done(struct dlog_read_req *req, int status)
+{
+    struct preader *pr = req->data;
+    struct pconn *c = pr->c;
+    pr->busy = 0;
+    if (status == DLOG_ECANCELED) { /* the reader is being closed */
+        conn_unref(c);
+        return;
+    }
+    struct wire_msg rep;
+    if (status < 0 && status != DLOG_ETIMEDOUT) {
+        send_error(c, WIRE_READ, pr->request_id, status, dlog_reader_errmsg(pr->r));
+        conn_drop_reader(c, pr);
+        conn_unref(c);
+        return;
+    }
+    size_t n = status > 0 ? (size_t)status : 0, bytes = 0, keep = 0;
+    while (keep < n && (keep == 0 || bytes + req->recs[keep].len <= pr->max_bytes)) {
+        bytes += req->recs[keep].len + req->recs[keep].key_len;
+        keep++;
+    }
+    rep_init(&rep, WIRE_READ, pr->request_id, 0);
+    rep.u.read_rep.recs = req->recs;
+    rep.u.read_rep.nrecs = keep;
+    if (keep == n) {
+        pr->pos = dlog_reader_position(pr->r);
+    } else { /* the rest is read again by the next READ, from a new reader */
+        struct dlog_dlsn d = req->recs[keep - 1].dlsn;
+        pr->pos = (struct dlog_dlsn){d.seg, d.entry, d.slot + 1};
+        pr->used = 0;
+        pr->end = DLOG_DLSN_HEAD; /* never matches again */
+    }
+    rep.u.read_rep.next = pr->pos;
+    send_msg(c, &rep);
+    conn_unref(c);
+}
+
+static int same_bytes(const void *a, size_t na, const void *b, size_t nb)
+{
+    return na == nb && (na == 0 || memcmp(a, b, na) == 0);
+}
+
+static void handle_read(struct pconn *c, const struct wire_msg *m)
+{
+    const struct wire_read *rd = &m->u.read;
+    struct preader *pr = NULL;
+    for (struct preader *x = c->readers; x != NULL; x = x->next)
+        if (!x->busy && strcmp(x->stream, rd->stream) == 0 &&
+            dlog_dlsn_cmp(x->pos, rd->position) == 0 && x->min_txid == rd->min_txid &&
+            dlog_dlsn_cmp(x->end, rd->end) == 0 &&
+            same_bytes(x->prefix, x->prefix_len, rd->key_prefix, rd->key_prefix_len)) {
+            pr = x;
+            break;
+        }
+    if (pr == NULL) {
+        struct dlog_reader_options o;
+        dlog_reader_options_init(&o);
+        o.start = DLOG_START_DLSN;
+        o.start_dlsn = rd->position;
+        o.end = rd->end;
+        int rv = open_reader(c, rd->stream, &o, rd->key_prefix, rd->key_prefix_len,
+                             rd->min_txid, &pr);
+        if (rv != 0) {
+            send_error(c, m->type, m->request_id, rv, dlog_errmsg(c->p->ns));
+            return;
+        }
+    }
+    if (pr->max < rd->max_records) {
+        struct dlog_record *recs = realloc(pr->recs, rd->max_records * sizeof *recs);
+        if (recs == NULL) {
+            send_error(c, m->type, m->request_id, DLOG_ENOMEM, NULL);
+            return;
+        }
+        pr->recs = recs;
+        pr->max = rd->max_records;
+    }
+    pr->used = ++c->tick;
+    pr->busy = 1;
+    pr->request_id = m->request_id;
+    pr->max_bytes = rd->max_bytes < READ_MAX_BYTES ? rd->max_bytes : READ_MAX_BYTES;
+    pr->req.data = pr;
+    int rv = dlog_read_async(pr->r, &pr->req, pr->recs, rd->max_records, (int)rd->wait_ms,
+                             on_read_done);
+    if (rv != 0) {
+        pr->busy = 0;
+        send_error(c, m->type, m->request_id, rv, dlog_reader_errmsg(pr->r));
+        return;
+    }
+    c->refs++;
+}
+
+/* ---------------------------------------------------------------- admin */
+
+static void handle_admin(struct pconn *c, const struct wire_msg *m)
+{
+    struct dlog_ns *ns = c->p->ns;
+    struct wire_msg rep;
+    int rv = 0;
+    rep_init(&rep, m->type, m->request_id, 0);
+    switch (m->type) {
+    case WIRE_STREAM_CREATE:
+        rv = dlog_stream_create(ns, m->u.create.stream,
+                                m->u.create.has_config ? &m->u.create.config : NULL);
+        break;
+    case WIRE_STREAM_DELETE:
+        rv = dlog_stream_delete(ns, m->u.del.stream);
+        if (rv == 0) { /* forget its writers; their epochs are gone */
+            for (struct pwriter **pp = &c->p->writers; *pp != NULL;) {
+                struct pwriter *pw = *pp;
+                if (strcmp(pw->stream, m->u.del.stream) == 0) {
+                    *pp = pw->next;
+                    dlog_writer_close(pw->w);
+                    free(pw);
+                } else {
+                    pp = &pw->next;
+                }
+            }
+        }
+        break;
+    case WIRE_STREAM_TRUNCATE:
+        rv = dlog_stream_truncate(ns, m->u.truncate.stream, m->u.truncate.dlsn);
+        break;
+    case WIRE_STREAM_RETENTION:
+        rv = dlog_stream_apply_retention(ns, m->u.retention.stream);
+        if (rv >= 0) {
+            rep.u.retention_rep.deleted = (uint32_t)rv;
+            rv = 0;
+        }
+        break;
+    case WIRE_STREAM_LIST: {
+        char **names;
+        size_t count;
+        rv = dlog_stream_list(ns, &names, &count);
+        if (rv != 0)
+            break;
+        size_t first = 0, limit = m->u.list.limit ? m->u.list.limit : WIRE_MAX_LIST;
+        while (first < count && m->u.list.start_after[0] != '\0' &&
+               strcmp(names[first], m->u.list.start_after) <= 0)
+            first++;
+        size_t n = count - first < limit ? count - first : limit;
+        rep.u.list_rep.names = (const char *const *)names + first;
+        rep.u.list_rep.count = n;
+        rep.u.list_rep.more = first + n < count;
+        send_msg(c, &rep);
+        dlog_stream_list_free(names);
+        return;
+    }
+    case WIRE_STREAM_DESCRIBE: {
+        struct dlog_stream_info *info;
+        rv = dlog_stream_describe(ns, m->u.describe.stream, &info);
+        if (rv != 0)
+            break;
+        size_t first = 0, limit = m->u.describe.max_segments;
+        if (limit == 0)
+            limit = WIRE_MAX_SEGMENTS;
+        while (first < info->nsegments && info->segments[first].seq <= m->u.describe.seg_after)
+            first++;
+        size_t n = info->nsegments - first < limit ? info->nsegments - first : limit;
+        rep.u.describe_rep.info = *info;
+        rep.u.describe_rep.info.segments = info->segments + first;
+        rep.u.describe_rep.info.nsegments = n;
+        rep.u.describe_rep.more = first + n < info->nsegments;
+        send_msg(c, &rep);
+        dlog_stream_info_free(info);
+        return;
+    }
+    default:
+        rv = DLOG_EINTERNAL;
+    }
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, dlog_errmsg(ns));
+        return;
+    }
+    send_msg(c, &rep);
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static void handle_hello(struct pconn *c, const struct wire_msg *m)
+{
+    struct wire_msg rep;
+    const struct wire_hello *h = &m->u.hello;
+    if (h->min_version > WIRE_VERSION_MAX || h->max_version < WIRE_VERSION_MIN) {
+        rep_init(&rep, m->type, m->request_id, DLOG_EPROTO);
+        rep.err.message = "no protocol version in common";
+        rep.err.min_version = WIRE_VERSION_MIN;
+        rep.err.max_version = WIRE_VERSION_MAX;
+        send_msg(c, &rep);
+        net_conn_close_when_sent(c->nc);
+        return;
+    }
+    c->hello = 1;
+    rep_init(&rep, m->type, m->request_id, 0);
+    rep.u.hello_rep.version = WIRE_VERSION_MAX;
+    rep.u.hello_rep.server_name = c->p->name;
+    rep.u.hello_rep.max_frame = (uint32_t)c->p->lim.max_frame;
+    send_msg(c, &rep);
+}
+
+static void handle(struct pconn *c, const struct wire_msg *m)
+{
+    if (m->is_reply) {
+        send_error(c, WIRE_ERROR, 0, DLOG_EPROTO, "a client sent a reply");
+        net_conn_close_when_sent(c->nc);
+        return;
+    }
+    if (m->type == WIRE_HELLO) {
+        handle_hello(c, m);
+        return;
+    }
+    if (!c->hello) {
+        send_error(c, m->type, m->request_id, DLOG_EPROTO, "HELLO must come first");
+        return;
+    }
+    switch (m->type) {
+    case WIRE_PING: {
+        struct wire_msg rep;
+        rep_init(&rep, m->type, m->request_id, 0);
+        rep.u.ping.nonce = m->u.ping.nonce;
+        send_msg(c, &rep);
+        break;
+    }
+    case WIRE_STREAM_CREATE:
+    case WIRE_STREAM_DELETE:
+    case WIRE_STREAM_LIST:
+    case WIRE_STREAM_DESCRIBE:
+    case WIRE_STREAM_TRUNCATE:
+    case WIRE_STREAM_RETENTION:
+        handle_admin(c, m);
+        break;
+    case WIRE_WRITER_OPEN:
+        handle_writer_open(c, m);
+        break;
+    case WIRE_WRITE:
+        handle_write(c, m);
+        break;
+    case WIRE_WRITER_FLUSH:
+    case WIRE_WRITER_CLOSE:
+    case WIRE_HEARTBEAT:
+        handle_writer_req(c, m);
+        break;
+    case WIRE_RELEASE: { /* ownership leases come with cluster mode */
+        struct wire_msg rep;
+        rep_init(&rep, m->type, m->request_id, 0);
+        send_msg(c, &rep);
+        break;
+    }
+    case WIRE_READER_OPEN:
+        handle_reader_open(c, m);
+        break;
+    case WIRE_READ:
+        handle_read(c, m);
+        break;
+    default:
+        send_error(c, m->type, m->request_id, DLOG_EPROTO, "unexpected message type");
+    }
+}
+
+static void on_frame(struct net_conn *nc, const uint8_t *frame, size_t len)
+{
+    struct pconn *c = nc->data;
+    struct wire_msg m;
+    char errmsg[DLOG_ERRMSG_SIZE] = "";
+    memset(&m, 0, sizeof m);
+    int rv = wire_decode_body(frame, len, &c->p->lim, &m, errmsg);
+    if (rv == WIRE_BAD_VERSION) {
+        struct wire_msg rep;
+        rep_init(&rep, m.type, m.request_id, DLOG_EPROTO);
+        rep.err.message = "unsupported protocol version";
+        rep.err.min_version = WIRE_VERSION_MIN;
+        rep.err.max_version = WIRE_VERSION_MAX;
+        send_msg(c, &rep);
+    } else if (rv == WIRE_UNKNOWN_TYPE) {
+        send_error(c, m.type, m.request_id, DLOG_EPROTO, "unknown message type");
+    } else if (rv < 0) {
+        log_debug("proxy", "%s: bad frame: %s", nc->peer, errmsg);
+        if (m.request_id != 0) {
+            send_error(c, m.type, m.request_id, rv == DLOG_ENOMEM ? rv : DLOG_EPROTO, errmsg);
+        } else {
+            send_error(c, WIRE_ERROR, 0, DLOG_EPROTO, errmsg);
+            net_conn_close_when_sent(nc);
+        }
+    } else {
+        handle(c, &m);
+    }
+    wire_msg_free(&m);
+}
+
+static void on_close(struct net_conn *nc, int status)
+{
+    struct pconn *c = nc->data;
+    struct proxy *p = c->p;
+    log_debug("proxy", "%s: closed (%s)", nc->peer, dlog_strerror(status));
+    c->closed = 1;
+    p->open--;
+    while (c->readers != NULL) {
+        struct preader *pr = c->readers;
+        c->readers = pr->next;
+        reader_free(pr); /* its pending read drops its reference */
+    }
+    c->nreaders = 0;
+    conn_unref(c);
+}
+
+static const struct net_conn_cbs conn_cbs = {on_frame, on_close, NULL};
+
+static void on_accept(struct net_server *s, struct net_conn *nc)
+{
+    struct proxy *p = net_server_data(s);
+    struct pconn *c = calloc(1, sizeof *c);
+    if (c == NULL || p->stopping) {
+        free(c);
+        return; /* nc->cbs stays NULL: the transport closes it */
+    }
+    c->p = p;
+    c->nc = nc;
+    c->refs = 1;
+    c->next = p->conns;
+    if (p->conns != NULL)
+        p->conns->prev = c;
+    p->conns = c;
+    p->accepted++;
+    p->open++;
+    nc->data = c;
+    nc->cbs = &conn_cbs;
+    log_debug("proxy", "%s: connected", nc->peer);
+}
+
+int proxy_start(uv_loop_t *loop, struct dlog_ns *ns, const struct proxy_options *o,
+                struct proxy **out, char *errmsg)
+{
+    struct proxy *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return DLOG_ENOMEM;
+    p->loop = loop;
+    p->ns = ns;
+    wire_limits_init(&p->lim);
+    if (o->max_frame > 0)
+        p->lim.max_frame = o->max_frame;
+    snprintf(p->name, sizeof p->name, "%s", o->server_name ? o->server_name : "dlogd");
+    int rv = net_server_start(loop, o->host ? o->host : "127.0.0.1", o->port,
+                              p->lim.max_frame, on_accept, p, &p->srv, errmsg);
+    if (rv != 0) {
+        free(p);
+        return rv;
+    }
+    *out = p;
+    return 0;
+}
+
+int proxy_port(struct proxy *p)
+{
+    return net_server_port(p->srv);
+}
+
+void proxy_stats(struct proxy *p, unsigned long *accepted, unsigned long *open)
+{
+    *accepted = p->accepted;
+    *open = p->open;
+}
+
+void proxy_shutdown(struct proxy *p)
+{
+    p->stopping = 1;
+    net_server_stop(p->srv);
+    p->srv = NULL;
+    for (struct pconn *c = p->conns; c != NULL; c = c->next) {
+        if (!c->closed)
+            net_conn_pause(c->nc, 1);
+        while (c->readers != NULL) {
+            struct preader *pr = c->readers;
+            c->readers = pr->next;
+            reader_free(pr);
+        }
+        c->nreaders = 0;
+    }
+    while (p->writers != NULL) {
+        struct pwriter *pw = p->writers;
+        p->writers = pw->next;
+        dlog_writer_close(pw->w); /* flushes: every write is durable or failed */
+        free(pw);
+    }
+}
+
+void proxy_free(struct proxy *p)
+{
+    while (p->producers != NULL) {
+        struct producer *pr = p->producers;
+        p->producers = pr->next;
+        while (pr->waiters != NULL) {
+            struct pwait *wt = pr->waiters;
+            pr->waiters = wt->next;
+            conn_unref(wt->c);
+            free(wt);
+        }
+        free(pr);
+    }
+    if (p->conns == NULL) {
+        free(p);
+        return;
+    }
+    p->freeing = 1;
+    struct pconn *c = p->conns;
+    while (c != NULL) {
+        struct pconn *next = c->next;
+        if (!c->closed)
+            net_conn_close_when_sent(c->nc);
+        c = next;
+    }
+}
