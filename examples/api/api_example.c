@@ -10,6 +10,9 @@
  * message on stderr otherwise.
  *
  * Build: cc api_example.c $(pkg-config --cflags --libs dlog libuv)
+ *
+ * docs/api.md shows this file in full; tests/integration/api-example-test.sh
+ * checks that the two stay the same, byte for byte.
  */
 #define _XOPEN_SOURCE 700 /* mkdtemp, nftw */
 
@@ -17,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <dlog/dlog.h>
 #include <uv.h>
@@ -48,16 +50,24 @@ struct aread {
     struct dlog_read_req req;
     struct dlog_record recs[4];
     struct dlog_reader *r;
-    size_t next; /* index in orders of the next record expected */
-    size_t got;  /* records received */
-    int done;    /* 1 when finished, successfully or not */
-    int status;  /* 0, or the error that stopped the reader */
+    const struct dlog_dlsn *at; /* where the blocking read found each order */
+    size_t next;                /* index in orders of the next record expected */
+    size_t got;                 /* records received */
+    int done;                   /* 1 when finished, successfully or not */
+    int status; /* 0, a dlog error that stopped the reader, or 1: a mismatch */
 };
 
+/* Reports a failed call: its code's message, then dlog's words for it. */
 static int fail(const char *what, int rv, const char *msg)
 {
-    fprintf(stderr, "api-example: %s: %s (%s)\n", what, dlog_strerror(rv),
-            msg != NULL ? msg : "");
+    fprintf(stderr, "api-example: %s: %s: %s\n", what, dlog_strerror(rv), msg);
+    return -1;
+}
+
+/* Reports a check that did not hold. */
+static int wrong(const char *what)
+{
+    fprintf(stderr, "api-example: %s\n", what);
     return -1;
 }
 
@@ -129,14 +139,15 @@ static int write_async(uv_loop_t *loop, struct dlog_writer *w, struct dlog_dlsn 
         if (aw[i].status != 0)
             return fail("async write", aw[i].status, dlog_writer_errmsg(w));
         if (aw[i].req.first_txid != i + 1) /* the stream assigns txids 1, 2, ... */
-            return fail("async write", DLOG_EINTERNAL, "unexpected txid");
+            return wrong("async write: unexpected txid");
         acks[i] = aw[i].req.first;
     }
     return rv != 0 ? -1 : 0;
 }
 
 /* 3. Read the whole stream back from its head with blocking reads. */
-static int read_blocking(struct dlog_ns *ns, const struct dlog_dlsn *acks)
+static int read_blocking(struct dlog_ns *ns, const struct dlog_dlsn *acks,
+                         struct dlog_dlsn *at)
 {
     struct dlog_reader *r;
     struct dlog_record recs[3];
@@ -159,10 +170,9 @@ static int read_blocking(struct dlog_ns *ns, const struct dlog_dlsn *acks)
                 ((got == 0 || got >= NSYNC) &&
                  dlog_dlsn_cmp(rec->dlsn, acks[got]) != 0)) {
                 dlog_reader_close(r);
-                return fail("read", DLOG_EINTERNAL,
-                            "record differs from the one written");
+                return wrong("read: a record differs from the one written");
             }
-            prev = rec->dlsn;
+            prev = at[got] = rec->dlsn;
         }
     }
     if (rv != DLOG_ETIMEDOUT) { /* DLOG_ETIMEDOUT: nothing more for now */
@@ -172,7 +182,7 @@ static int read_blocking(struct dlog_ns *ns, const struct dlog_dlsn *acks)
     }
     dlog_reader_close(r);
     if (got != NORDERS)
-        return fail("read", DLOG_EINTERNAL, "records missing");
+        return wrong("read: records are missing");
     return 0;
 }
 
@@ -198,8 +208,9 @@ static void on_read(struct dlog_read_req *req, int status)
         const struct dlog_record *rec = &ar->recs[i];
         printf("async read: %s %.*s\n", dlog_dlsn_format(rec->dlsn, pos, sizeof pos),
                (int)rec->key_len, (const char *)rec->key);
-        if (ar->next >= NORDERS || !same(rec, &orders[ar->next])) {
-            ar->status = DLOG_EINTERNAL;
+        if (ar->next >= NORDERS || !same(rec, &orders[ar->next]) ||
+            dlog_dlsn_cmp(rec->dlsn, ar->at[ar->next]) != 0) {
+            ar->status = 1; /* not a dlog error: a check failed */
             ar->done = 1;
             return;
         }
@@ -219,10 +230,10 @@ static void on_read(struct dlog_read_req *req, int status)
 }
 
 /* 4. Read the records whose key starts with PREFIX, async on the loop. */
-static int read_async(uv_loop_t *loop, struct dlog_ns *ns)
+static int read_async(uv_loop_t *loop, struct dlog_ns *ns, const struct dlog_dlsn *at)
 {
     struct dlog_reader_options ro;
-    struct aread ar = {.next = next_prefixed(0)};
+    struct aread ar = {.at = at, .next = next_prefixed(0)};
     dlog_reader_options_init(&ro);
     ro.start = DLOG_START_HEAD;
     ro.key_prefix = PREFIX; /* copied at open */
@@ -239,7 +250,9 @@ static int read_async(uv_loop_t *loop, struct dlog_ns *ns)
     }
     while (!ar.done)
         uv_run(loop, UV_RUN_ONCE);
-    if (ar.status != 0)
+    if (ar.status > 0)
+        wrong("async read: a record differs from the one written");
+    else if (ar.status < 0)
         fail("async read", ar.status, dlog_reader_errmsg(ar.r));
     dlog_reader_close(ar.r);
     if (ar.status != 0)
@@ -289,7 +302,7 @@ static int describe_stream(struct dlog_ns *ns)
     rv = info->records == NORDERS && info->last_txid == NORDERS ? 0 : -1;
     dlog_stream_info_free(info);
     if (rv != 0)
-        return fail("describe", DLOG_EINTERNAL, "unexpected record count or txid");
+        return wrong("describe: unexpected record count or last txid");
     return 0;
 }
 
@@ -307,7 +320,7 @@ int main(int argc, char **argv)
     char uri[4200], errmsg[DLOG_ERRMSG_LEN];
     const char *dir = argc > 1 ? argv[1] : mkdtemp(tmp);
     struct dlog_options opts;
-    struct dlog_dlsn acks[NORDERS];
+    struct dlog_dlsn acks[NORDERS], at[NORDERS];
     struct dlog_ns *ns = NULL;
     struct dlog_writer *w = NULL;
     uv_loop_t loop;
@@ -344,12 +357,12 @@ int main(int argc, char **argv)
     rv = dlog_writer_close(w); /* flushes first; nothing is pending here */
     w = NULL;
     if (rv != 0) {
-        fail("dlog_writer_close", rv, NULL);
+        fail("dlog_writer_close", rv, "the last writes failed");
         goto out;
     }
 
-    if (describe_stream(ns) != 0 || read_blocking(ns, acks) != 0 ||
-        read_async(&loop, ns) != 0)
+    if (describe_stream(ns) != 0 || read_blocking(ns, acks, at) != 0 ||
+        read_async(&loop, ns, at) != 0)
         goto out;
     ok = 1;
 out:

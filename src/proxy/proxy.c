@@ -103,6 +103,7 @@ struct pwrite {
     struct pconn *c;
     uint64_t request_id;
     struct producer *prod;
+    uint64_t seq;
 };
 
 static void conn_unref(struct pconn *c)
@@ -279,7 +280,19 @@ static void on_write_done(struct dlog_write_req *req, int status)
     send_write_rep(c, pw->request_id, status, &req->first, &req->last, req->first_txid, 0,
                    status ? dlog_strerror(status) : NULL);
     struct producer *pr = pw->prod;
-    if (pr != NULL) {
+    if (pr != NULL && status != 0 && pr->seq == pw->seq) {
+        /* A failed WRITE does not consume its sequence: a retry writes. */
+        pr->seq--;
+        pr->pending = 0;
+        while (pr->waiters != NULL) {
+            struct pwait *wt = pr->waiters;
+            pr->waiters = wt->next;
+            send_write_rep(wt->c, wt->request_id, status, NULL, NULL, 0, 0,
+                           dlog_strerror(status));
+            conn_unref(wt->c);
+            free(wt);
+        }
+    } else if (pr != NULL) {
         pr->pending = 0;
         pr->status = status;
         pr->first = req->first;
@@ -327,10 +340,17 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
     }
     if (wm->producer_id != 0) {
         pr = find_producer(p, wm->stream, wm->producer_id);
+        if (pr != NULL && wm->sequence > pr->seq + 1) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "producer sequence %llu skips ahead: expected %llu",
+                     (unsigned long long)wm->sequence, (unsigned long long)pr->seq + 1);
+            send_error(c, m->type, m->request_id, DLOG_ECONFLICT, msg);
+            return;
+        }
         if (pr != NULL && wm->sequence <= pr->seq) {
-            if (wm->sequence < pr->seq) {
-                send_error(c, m->type, m->request_id, DLOG_EINVAL,
-                           "producer sequence below the last one seen");
+            if (wm->sequence < pr->seq) { /* applied long ago: no positions kept */
+                struct dlog_dlsn zero = DLOG_DLSN_HEAD;
+                send_write_rep(c, m->request_id, 0, &zero, &zero, 0, 1, NULL);
                 return;
             }
             if (pr->pending) { /* answer when the first attempt completes */
@@ -379,6 +399,7 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
         pr->seq = wm->sequence;
         pr->pending = 1;
         pw->prod = pr;
+        pw->seq = wm->sequence;
     }
     c->refs++;
 }

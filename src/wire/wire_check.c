@@ -112,7 +112,8 @@ static int name(char *errmsg, const char *field, const char *s)
 static int bytes(char *errmsg, const char *field, const void *p, size_t len, size_t max)
 {
     if (len > max)
-        return wire_fail(errmsg, DLOG_EINVAL, "%s: %zu bytes, at most %zu", field, len, max);
+        return wire_fail(errmsg, DLOG_EINVAL, "%s: %zu bytes, at most %zu", field, len,
+                         max);
     if (p == NULL && len > 0)
         return wire_fail(errmsg, DLOG_EINVAL, "%s: NULL with length %zu", field, len);
     return 0;
@@ -121,8 +122,8 @@ static int bytes(char *errmsg, const char *field, const void *p, size_t len, siz
 static int range(char *errmsg, const char *field, uint64_t v, uint64_t min, uint64_t max)
 {
     if (v < min || v > max)
-        return wire_fail(errmsg, DLOG_EINVAL, "%s: %llu is out of range %llu..%llu", field,
-                         (unsigned long long)v, (unsigned long long)min,
+        return wire_fail(errmsg, DLOG_EINVAL, "%s: %llu is out of range %llu..%llu",
+                         field, (unsigned long long)v, (unsigned long long)min,
                          (unsigned long long)max);
     return 0;
 }
@@ -179,8 +180,8 @@ static int describe_rep(char *errmsg, const struct wire_describe_rep *r)
     for (size_t i = 0; rv == 0 && i < info->nsegments; i++) {
         if (info->segments[i].state != DLOG_SEGMENT_OPEN &&
             info->segments[i].state != DLOG_SEGMENT_SEALED)
-            rv = wire_fail(errmsg, DLOG_EINVAL, "segments[%zu].state: %d is not 0 or 1", i,
-                           info->segments[i].state);
+            rv = wire_fail(errmsg, DLOG_EINVAL, "segments[%zu].state: %d is not 0 or 1",
+                           i, info->segments[i].state);
     }
     return rv;
 }
@@ -242,7 +243,8 @@ static int request(const struct wire_msg *m, char *errmsg)
         if (rv == 0 && w->producer_id != 0 && w->sequence == 0)
             rv = wire_fail(errmsg, DLOG_EINVAL, "producer: sequence must be >= 1");
         if (rv == 0 && w->producer_id == 0 && w->sequence != 0)
-            rv = wire_fail(errmsg, DLOG_EINVAL, "producer: a sequence needs a producer id");
+            rv = wire_fail(errmsg, DLOG_EINVAL,
+                           "producer: a sequence needs a producer id");
         if (rv == 0)
             rv = records(errmsg, w->recs, w->nrecs, 1);
         return rv;
@@ -269,7 +271,8 @@ static int request(const struct wire_msg *m, char *errmsg)
         if (rv == 0)
             rv = range(errmsg, "wait_ms", r->wait_ms, 0, WIRE_MAX_WAIT_MS);
         if (rv == 0)
-            rv = bytes(errmsg, "key_prefix", r->key_prefix, r->key_prefix_len, WIRE_MAX_KEY);
+            rv = bytes(errmsg, "key_prefix", r->key_prefix, r->key_prefix_len,
+                       WIRE_MAX_KEY);
         return rv;
     }
     default:
@@ -286,14 +289,15 @@ static int reply(const struct wire_msg *m, char *errmsg)
         if (rv == 0)
             rv = text(errmsg, "server_name", h->server_name, 0, WIRE_MAX_PEER_NAME);
         if (rv == 0)
-            rv = range(errmsg, "max_frame", h->max_frame, WIRE_MIN_FRAME_LIMIT, UINT32_MAX);
+            rv = range(errmsg, "max_frame", h->max_frame, WIRE_MIN_FRAME_LIMIT,
+                       UINT32_MAX);
         return rv;
     }
     case WIRE_STREAM_LIST: {
         const struct wire_list_rep *l = &m->u.list_rep;
         if (l->count > WIRE_MAX_LIST)
-            return wire_fail(errmsg, DLOG_EINVAL, "names: %zu names, at most %d", l->count,
-                             WIRE_MAX_LIST);
+            return wire_fail(errmsg, DLOG_EINVAL, "names: %zu names, at most %d",
+                             l->count, WIRE_MAX_LIST);
         if (l->names == NULL && l->count > 0)
             return wire_fail(errmsg, DLOG_EINVAL, "names: NULL");
         for (size_t i = 0; i < l->count; i++) {
@@ -325,7 +329,8 @@ static int reply(const struct wire_msg *m, char *errmsg)
     case WIRE_READER_OPEN:
         return 0;
     default:
-        return wire_fail(errmsg, DLOG_EINVAL, "type 0x%02x has no success reply", m->type);
+        return wire_fail(errmsg, DLOG_EINVAL, "type 0x%02x has no success reply",
+                         m->type);
     }
 }
 
@@ -358,7 +363,8 @@ int wire_msg_check(const struct wire_msg *m, char *errmsg)
                          (unsigned)m->version, WIRE_VERSION_MIN, WIRE_VERSION_MAX);
     /* An error reply has the same body whatever its type, so a server can
      * answer a request of a type it does not know. */
-    if (!wire_type_known(m->type) && !(m->is_reply && m->status != 0 && m->type < WIRE_REPLY))
+    if (!wire_type_known(m->type) &&
+        !(m->is_reply && m->status != 0 && m->type < WIRE_REPLY))
         return wire_fail(errmsg, DLOG_EINVAL, "unknown message type 0x%02x",
                          (unsigned)m->type);
     if (m->type == WIRE_HELLO && m->version != 1)

@@ -7,7 +7,9 @@
 #   2. one reader of a stream written beforehand;
 #      target: >= 2,000,000 records/s
 #   3. a tailing reader in another process, one record per millisecond;
-#      target: p99 <= 5 ms from write start to read
+#      target: p99 <= 5 ms. Two figures: from write start to read (this
+#      includes the write's own fsync), and from the acknowledgement (the
+#      record is durable) to the read in the other process
 #
 # Each runs RUNS times (default 3); the table shows medians and every run.
 # Environment:
@@ -100,12 +102,13 @@ for i in $(seq "$RUNS"); do
 done
 
 # 3. Tail latency across processes.
-t_p50=() t_p99=() t_p999=()
+t_p50=() t_p99=() t_p999=() v_p99=()
 for i in $(seq "$RUNS"); do
   run "tail $i/$RUNS" --tail-latency --count "$TAIL_COUNT"
   t_p50+=("$(jget "$LAST" p50_us)")
   t_p99+=("$(jget "$LAST" p99_us)")
   t_p999+=("$(jget "$LAST" p999_us)")
+  v_p99+=("$(jget "$LAST" visible_p99_us)")
 done
 
 m_rps=$(median "${w_rps[@]}")
@@ -117,6 +120,7 @@ m_read=$(median "${r_rps[@]}")
 m_tp50=$(median "${t_p50[@]}")
 m_tp99=$(median "${t_p99[@]}")
 m_tp999=$(median "${t_p999[@]}")
+m_vp99=$(median "${v_p99[@]}")
 ms() { awk -v v="$1" 'BEGIN { printf "%.2f", v / 1000 }'; }
 ratios=()
 for r in "${w_ratio[@]}"; do ratios+=("$(awk -v v="$r" 'BEGIN { printf "%.2f", v }')"); done
@@ -126,6 +130,8 @@ rr=()
 for r in "${r_rps[@]}"; do rr+=("$(fmt_int "$r")"); done
 tp=()
 for r in "${t_p99[@]}"; do tp+=("$(ms "$r")"); done
+vp=()
+for r in "${v_p99[@]}"; do vp+=("$(ms "$r")"); done
 
 fs=$(df -T "$DIR" 2>/dev/null | awk 'NR == 2 { print $2 }')
 echo
@@ -145,3 +151,5 @@ echo "| 1 reader, $(fmt_int "$READ_COUNT") records of 100 B | $(fmt_int "$m_read
 echo "| tailing reader in another process, p99 | $(ms "$m_tp99") ms" \
   "(p50 $(ms "$m_tp50") ms, p999 $(ms "$m_tp999") ms)" \
   "| $(list "${tp[@]}") | ≤ 5 ms | $(le "$m_tp99" 5000) |"
+echo "| tailing reader in another process: acknowledged to read, p99 | $(ms "$m_vp99") ms" \
+  "| $(list "${vp[@]}") | ≤ 5 ms | $(le "$m_vp99" 5000) |"

@@ -30,9 +30,9 @@
 
 #include <dlog/dlog.h>
 
-#define MiB (1024 * 1024)
+#define MiB       (1024 * 1024)
 #define IN_FLIGHT 8
-#define HDR 16
+#define HDR       16
 
 static uint64_t mix(uint64_t x)
 {
@@ -125,7 +125,8 @@ static int open_ns(const char *uri, struct dlog_ns **ns)
     char errmsg[DLOG_ERRMSG_LEN] = "";
     int rv = dlog_open(uri, NULL, ns, errmsg);
     if (rv != 0)
-        fprintf(stderr, "crash-writer: open %s: %s: %s\n", uri, dlog_strerror(rv), errmsg);
+        fprintf(stderr, "crash-writer: open %s: %s: %s\n", uri, dlog_strerror(rv),
+                errmsg);
     return rv;
 }
 
@@ -258,10 +259,10 @@ static int run_verify(const char *uri, const char *stream, const char *ackfile)
     struct ack *acks = load_acks(ackfile, &nacks);
     if (acks == NULL && nacks == 0 && access(ackfile, R_OK) != 0)
         return 1;
-#define FAIL(...)                                                              \
-    do {                                                                       \
-        if (errors++ < 20)                                                     \
-            fprintf(stderr, "verify: " __VA_ARGS__);                           \
+#define FAIL(...)                                                                        \
+    do {                                                                                 \
+        if (errors++ < 20)                                                               \
+            fprintf(stderr, "verify: " __VA_ARGS__);                                     \
     } while (0)
 
     /* Acknowledged DLSNs grow with the txids (submit order), none twice. */

@@ -121,7 +121,8 @@ struct dlog_stream_config core_cfg(void)
     return c;
 }
 
-void core_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_config *cfg)
+void core_create(struct dlog_ns *ns, const char *name,
+                 const struct dlog_stream_config *cfg)
 {
     struct dlog_stream_config c = core_cfg();
     if (cfg == NULL)
@@ -410,8 +411,8 @@ int core_read_recs(struct dlog_reader *r, size_t want, int timeout_ms,
         }
         if (rv < 0)
             break;
-        ck_assert_msg(rv >= 1 && (size_t)rv <= max, "dlog_read returned %d (max %zu)",
-                      rv, max);
+        ck_assert_msg(rv >= 1 && (size_t)rv <= max, "dlog_read returned %d (max %zu)", rv,
+                      max);
         if (n + (size_t)rv > cap) {
             cap = cap * 2 + (size_t)rv + 16;
             v = realloc(v, cap * sizeof *v);
@@ -436,8 +437,7 @@ struct core_rec *core_read_exact(struct dlog_reader *r, size_t want, int timeout
     int rv = core_read_recs(r, want, timeout_ms, &v, &n);
     ck_assert_msg(rv >= 0, "reading %zu records: %s after %zu: %s", want,
                   dlog_errname(rv), n, dlog_reader_errmsg(r));
-    ck_assert_msg(n == want, "read %zu of %zu records within %d ms", n, want,
-                  timeout_ms);
+    ck_assert_msg(n == want, "read %zu of %zu records within %d ms", n, want, timeout_ms);
     return v;
 }
 

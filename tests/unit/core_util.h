@@ -36,12 +36,12 @@ int core_backend_multiprocess(void);
  * Skips the rest of a test (with a note on stdout) unless cond holds. Use
  * only for properties of the backend, never to hide a failure.
  */
-#define CORE_REQUIRE(cond, why)                                                \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            core_note("skipped on %s: %s", core_base_uri(), (why));            \
-            return;                                                            \
-        }                                                                      \
+#define CORE_REQUIRE(cond, why)                                                          \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            core_note("skipped on %s: %s", core_base_uri(), (why));                      \
+            return;                                                                      \
+        }                                                                                \
     } while (0)
 
 void core_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -75,7 +75,8 @@ const char *core_stream_name(char *buf, const char *tag);
 /* A config with the library defaults, explicit txids and no compression. */
 struct dlog_stream_config core_cfg(void);
 /* Creates the stream (cfg may be NULL: core_cfg()); asserts success. */
-void core_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_config *cfg);
+void core_create(struct dlog_ns *ns, const char *name,
+                 const struct dlog_stream_config *cfg);
 
 struct dlog_writer *core_writer(struct dlog_ns *ns, const char *stream, int mode);
 /* A reader from start (enum dlog_start); dlsn/txid are used when relevant. */
@@ -158,48 +159,46 @@ void core_nap_ms(int ms);
 
 /* ------------------------------------------------------------------ asserts */
 
-#define CORE_ASSERT_OK(expr)                                                   \
-    do {                                                                       \
-        int core_rv_ = (expr);                                                 \
-        ck_assert_msg(core_rv_ == 0, "%s returned %d (%s)", #expr, core_rv_,   \
-                      dlog_errname(core_rv_));                                 \
+#define CORE_ASSERT_OK(expr)                                                             \
+    do {                                                                                 \
+        int core_rv_ = (expr);                                                           \
+        ck_assert_msg(core_rv_ == 0, "%s returned %d (%s)", #expr, core_rv_,             \
+                      dlog_errname(core_rv_));                                           \
     } while (0)
 
 /* Like CORE_ASSERT_OK, with dlog_errmsg(ns) in the failure message. */
-#define CORE_NS_OK(ns, expr)                                                   \
-    do {                                                                       \
-        int core_rv_ = (expr);                                                 \
-        ck_assert_msg(core_rv_ == 0, "%s returned %d (%s): %s", #expr,         \
-                      core_rv_, dlog_errname(core_rv_), dlog_errmsg(ns));      \
+#define CORE_NS_OK(ns, expr)                                                             \
+    do {                                                                                 \
+        int core_rv_ = (expr);                                                           \
+        ck_assert_msg(core_rv_ == 0, "%s returned %d (%s): %s", #expr, core_rv_,         \
+                      dlog_errname(core_rv_), dlog_errmsg(ns));                          \
     } while (0)
 
-#define CORE_ASSERT_ERR(expr, code)                                            \
-    do {                                                                       \
-        int core_rv_ = (expr);                                                 \
-        ck_assert_msg(core_rv_ == (code), "%s returned %d (%s), expected %s",  \
-                      #expr, core_rv_, dlog_errname(core_rv_),                 \
-                      dlog_errname(code));                                     \
+#define CORE_ASSERT_ERR(expr, code)                                                      \
+    do {                                                                                 \
+        int core_rv_ = (expr);                                                           \
+        ck_assert_msg(core_rv_ == (code), "%s returned %d (%s), expected %s", #expr,     \
+                      core_rv_, dlog_errname(core_rv_), dlog_errname(code));             \
     } while (0)
 
 #define CORE_DLSN_FMT "%llu/%llu/%lu"
-#define CORE_DLSN_ARGS(d)                                                      \
-    (unsigned long long)(d).seg, (unsigned long long)(d).entry,                \
-        (unsigned long)(d).slot
+#define CORE_DLSN_ARGS(d)                                                                \
+    (unsigned long long)(d).seg, (unsigned long long)(d).entry, (unsigned long)(d).slot
 
-#define CORE_ASSERT_DLSN_EQ(a, b)                                              \
-    do {                                                                       \
-        struct dlog_dlsn core_a_ = (a), core_b_ = (b);                         \
-        ck_assert_msg(dlog_dlsn_cmp(core_a_, core_b_) == 0,                    \
-                      "%s = " CORE_DLSN_FMT " != %s = " CORE_DLSN_FMT, #a,     \
-                      CORE_DLSN_ARGS(core_a_), #b, CORE_DLSN_ARGS(core_b_));   \
+#define CORE_ASSERT_DLSN_EQ(a, b)                                                        \
+    do {                                                                                 \
+        struct dlog_dlsn core_a_ = (a), core_b_ = (b);                                   \
+        ck_assert_msg(dlog_dlsn_cmp(core_a_, core_b_) == 0,                              \
+                      "%s = " CORE_DLSN_FMT " != %s = " CORE_DLSN_FMT, #a,               \
+                      CORE_DLSN_ARGS(core_a_), #b, CORE_DLSN_ARGS(core_b_));             \
     } while (0)
 
-#define CORE_ASSERT_DLSN_LT(a, b)                                              \
-    do {                                                                       \
-        struct dlog_dlsn core_a_ = (a), core_b_ = (b);                         \
-        ck_assert_msg(dlog_dlsn_cmp(core_a_, core_b_) < 0,                     \
-                      "%s = " CORE_DLSN_FMT " is not below %s = " CORE_DLSN_FMT, \
-                      #a, CORE_DLSN_ARGS(core_a_), #b, CORE_DLSN_ARGS(core_b_)); \
+#define CORE_ASSERT_DLSN_LT(a, b)                                                        \
+    do {                                                                                 \
+        struct dlog_dlsn core_a_ = (a), core_b_ = (b);                                   \
+        ck_assert_msg(dlog_dlsn_cmp(core_a_, core_b_) < 0,                               \
+                      "%s = " CORE_DLSN_FMT " is not below %s = " CORE_DLSN_FMT, #a,     \
+                      CORE_DLSN_ARGS(core_a_), #b, CORE_DLSN_ARGS(core_b_));             \
     } while (0)
 
 /*

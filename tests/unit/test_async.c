@@ -21,7 +21,8 @@ struct aenv {
     char name[128];
 };
 
-static void aenv_open(struct aenv *a, const char *tag, const struct dlog_stream_config *cfg)
+static void aenv_open(struct aenv *a, const char *tag,
+                      const struct dlog_stream_config *cfg)
 {
     struct dlog_options o;
     memset(a, 0, sizeof *a);
@@ -127,7 +128,8 @@ static int wset_done(void *arg)
     return 1;
 }
 
-/* Writes n records (tag, from index first) with dlog_write on the loop; checks callbacks. */
+/* Writes n records (tag, from index first) with dlog_write on the loop; checks callbacks.
+ */
 static void loop_write(struct aenv *a, struct dlog_writer *w, int n, uint64_t tag,
                        uint64_t first, struct dlog_dlsn *acks)
 {
@@ -169,7 +171,8 @@ START_TEST(test_write_callbacks_on_loop)
     loop_write(&a, w, 50, 1, 0, acks);
 
     /* The same records, read back (blocking reads, any thread). */
-    struct dlog_reader *r = core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
+    struct dlog_reader *r =
+        core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     struct core_rec *recs = core_read_exact(r, 50, 10000);
     core_check_recs(recs, 50, 120, 1, 0, acks);
     for (int i = 0; i < 50; i++)
@@ -224,7 +227,8 @@ START_TEST(test_read_async_existing)
     aenv_open(&a, "asyncr", &cfg);
     struct dlog_writer *w = core_writer(a.e.ns, a.name, DLOG_WRITER_SHARED);
     loop_write(&a, w, 10, 2, 0, NULL);
-    struct dlog_reader *r = core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
+    struct dlog_reader *r =
+        core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     static struct rreq rr;
     int got = 0;
     while (got < 10) {
@@ -272,7 +276,8 @@ START_TEST(test_read_async_tails)
     cfg.auto_txid = 1;
     aenv_open(&a, "asynctail", &cfg);
     struct dlog_writer *w = core_writer(a.e.ns, a.name, DLOG_WRITER_SHARED);
-    struct dlog_reader *r = core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
+    struct dlog_reader *r =
+        core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     static struct rreq rr;
 
     /* 1: a record written later on the loop (async write). */
@@ -319,7 +324,8 @@ START_TEST(test_read_async_timeout)
 {
     struct aenv a;
     aenv_open(&a, "asynctimeout", NULL);
-    struct dlog_reader *r = core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
+    struct dlog_reader *r =
+        core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     static struct rreq rr;
     memset(&rr, 0, sizeof rr);
     rr.a = &a;
@@ -345,7 +351,8 @@ START_TEST(test_read_async_cancel_and_busy)
 {
     struct aenv a;
     aenv_open(&a, "asynccancel", NULL);
-    struct dlog_reader *r = core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
+    struct dlog_reader *r =
+        core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     static struct rreq rr, second;
     memset(&rr, 0, sizeof rr);
     memset(&second, 0, sizeof second);
@@ -372,7 +379,8 @@ START_TEST(test_close_namespace_with_read_in_flight)
 {
     struct aenv a;
     aenv_open(&a, "asyncnsclose", NULL);
-    struct dlog_reader *r = core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
+    struct dlog_reader *r =
+        core_reader(a.e.ns, a.name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     static struct rreq rr;
     memset(&rr, 0, sizeof rr);
     rr.a = &a;
@@ -380,7 +388,8 @@ START_TEST(test_close_namespace_with_read_in_flight)
     run_until(&a, NULL, NULL, 10);
     /* dlog_close closes the reader: its read completes, once, on the loop. */
     core_env_close(&a.e);
-    ck_assert_msg(run_until(&a, rreq_done, &rr, 5000), "read never completed after close");
+    ck_assert_msg(run_until(&a, rreq_done, &rr, 5000),
+                  "read never completed after close");
     ck_assert_int_eq(rr.calls, 1);
     ck_assert_msg(rr.status < 0, "read completed with %d records", rr.status);
     aenv_close(&a);

@@ -19,8 +19,8 @@
 #include "core_util.h"
 
 static Suite *(*const suites[])(void) = {
-    dlsn_suite,   stream_suite,    write_read_suite, fencing_suite,  large_suite,
-    truncate_suite, corrupt_suite, multiproc_suite,  async_suite,    transform_suite,
+    dlsn_suite,     stream_suite,  write_read_suite, fencing_suite, large_suite,
+    truncate_suite, corrupt_suite, multiproc_suite,  async_suite,   transform_suite,
 };
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -35,7 +35,8 @@ static int flip_in_file(const char *path, const void *needle, size_t nlen, size_
     struct stat st;
     int flipped = 0;
     if (fstat(fd, &st) == 0 && st.st_size > 0) {
-        uint8_t *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        uint8_t *m =
+            mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (m != MAP_FAILED) {
             uint8_t *p = m, *end = m + st.st_size;
             while ((p = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
@@ -78,7 +79,8 @@ static int flip_under(const char *dir, const void *needle, size_t nlen, size_t a
 
 static void setup(struct core_env *e, char *name, const char *tag)
 {
-    struct dlog_stream_config cfg = core_cfg(); /* no compression: payloads stored as is */
+    struct dlog_stream_config cfg =
+        core_cfg(); /* no compression: payloads stored as is */
     core_env_open(e, NULL);
     core_stream_name(name, tag);
     core_create(e->ns, name, &cfg);
@@ -89,8 +91,8 @@ static void setup(struct core_env *e, char *name, const char *tag)
  * `good` records, intact, in order; then the read must fail with
  * DLOG_ECORRUPT.
  */
-static void expect_corrupt_after(struct dlog_ns *ns, const char *name, size_t len, uint64_t tag,
-                                 size_t good)
+static void expect_corrupt_after(struct dlog_ns *ns, const char *name, size_t len,
+                                 uint64_t tag, size_t good)
 {
     struct dlog_reader *r = core_reader(ns, name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     size_t n = 0;
@@ -105,8 +107,10 @@ static void expect_corrupt_after(struct dlog_ns *ns, const char *name, size_t le
                       "record %zu came back damaged", n);
         n++;
     }
-    ck_assert_msg(rv == DLOG_ECORRUPT, "after %zu good records: %s (%s), expected "
-                  "DLOG_ECORRUPT", n, dlog_errname(rv), dlog_reader_errmsg(r));
+    ck_assert_msg(rv == DLOG_ECORRUPT,
+                  "after %zu good records: %s (%s), expected "
+                  "DLOG_ECORRUPT",
+                  n, dlog_errname(rv), dlog_reader_errmsg(r));
     ck_assert_str_ne(dlog_reader_errmsg(r), "");
     /* The error sticks: no damaged data on a retry either. */
     struct dlog_record rec;

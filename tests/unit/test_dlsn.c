@@ -5,8 +5,7 @@
 #include "core_suites.h"
 #include "core_util.h"
 
-static struct dlog_dlsn D(uint64_t seg, uint64_t entry, uint32_t slot)
-{
+static struct dlog_dlsn D(uint64_t seg, uint64_t entry, uint32_t slot) {
     struct dlog_dlsn d = {seg, entry, slot};
     return d;
 }
@@ -15,11 +14,12 @@ START_TEST(test_cmp_order)
 {
     /* Ordered by segment, then entry, then slot. */
     struct dlog_dlsn v[] = {
-        D(0, 0, 0),          D(0, 0, 1),          D(0, 1, 0),
-        D(1, 0, 0),          D(1, 0, 1),          D(1, 0, UINT32_MAX),
-        D(1, 1, 0),          D(1, UINT64_MAX, 0), D(2, 0, 0),
-        D(UINT64_MAX - 1, UINT64_MAX, UINT32_MAX), D(UINT64_MAX, 0, 0),
-        D(UINT64_MAX, UINT64_MAX, UINT32_MAX),
+        D(0, 0, 0),          D(0, 0, 1),
+        D(0, 1, 0),          D(1, 0, 0),
+        D(1, 0, 1),          D(1, 0, UINT32_MAX),
+        D(1, 1, 0),          D(1, UINT64_MAX, 0),
+        D(2, 0, 0),          D(UINT64_MAX - 1, UINT64_MAX, UINT32_MAX),
+        D(UINT64_MAX, 0, 0), D(UINT64_MAX, UINT64_MAX, UINT32_MAX),
     };
     size_t n = sizeof v / sizeof v[0];
     for (size_t i = 0; i < n; i++)
@@ -94,8 +94,8 @@ START_TEST(test_parse_round_trip)
         dlog_dlsn_format(d, buf, sizeof buf);
         int rv = dlog_dlsn_parse(buf, &back);
         ck_assert_msg(rv == 0, "parse(\"%s\") = %s", buf, dlog_errname(rv));
-        ck_assert_msg(dlog_dlsn_cmp(d, back) == 0, "\"%s\" parsed as " CORE_DLSN_FMT,
-                      buf, CORE_DLSN_ARGS(back));
+        ck_assert_msg(dlog_dlsn_cmp(d, back) == 0, "\"%s\" parsed as " CORE_DLSN_FMT, buf,
+                      CORE_DLSN_ARGS(back));
     }
 }
 END_TEST
@@ -127,7 +127,7 @@ START_TEST(test_parse_bad)
         "1/2/3\n",
         "18446744073709551616/0/0", /* seg overflows u64 */
         "0/18446744073709551616/0",
-        "0/0/4294967296",           /* slot overflows u32 */
+        "0/0/4294967296", /* slot overflows u32 */
         "99999999999999999999999/0/0",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -146,8 +146,8 @@ END_TEST
 START_TEST(test_parse_limits)
 {
     struct dlog_dlsn out;
-    CORE_ASSERT_OK(dlog_dlsn_parse("18446744073709551615/18446744073709551615/4294967295",
-                                   &out));
+    CORE_ASSERT_OK(
+        dlog_dlsn_parse("18446744073709551615/18446744073709551615/4294967295", &out));
     ck_assert_int_eq(dlog_dlsn_cmp(out, DLOG_DLSN_MAX), 0);
     CORE_ASSERT_OK(dlog_dlsn_parse("0/0/0", &out));
     ck_assert_int_eq(dlog_dlsn_cmp(out, DLOG_DLSN_HEAD), 0);

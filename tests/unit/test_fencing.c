@@ -136,7 +136,8 @@ END_TEST
 
 START_TEST(test_fence_across_segments)
 {
-    /* The old writer's open segment is sealed or fenced: the new writer goes on past it. */
+    /* The old writer's open segment is sealed or fenced: the new writer goes on past it.
+     */
     struct core_env e;
     char name[128];
     struct dlog_dlsn a[5], c[5];
@@ -225,11 +226,13 @@ START_TEST(test_fence_writes_in_flight)
         int st = reqs[i].req.status;
         ck_assert_msg(st == 0 || st == DLOG_EFENCED, "write %d: %s", i, dlog_errname(st));
         if (i >= INFLIGHT / 2)
-            ck_assert_msg(st == DLOG_EFENCED, "write %d, submitted after the fence, got %s",
-                          i, dlog_errname(st));
+            ck_assert_msg(st == DLOG_EFENCED,
+                          "write %d, submitted after the fence, got %s", i,
+                          dlog_errname(st));
         if (st == 0) {
             /* Acknowledged writes are a prefix of the submitted ones. */
-            ck_assert_msg(acked == (size_t)i, "write %d acknowledged after a fenced one", i);
+            ck_assert_msg(acked == (size_t)i, "write %d acknowledged after a fenced one",
+                          i);
             acked++;
         }
     }

@@ -80,8 +80,8 @@ START_TEST(test_sizes_around_entry_limit)
     struct core_env e;
     char name[128];
     const size_t sizes[] = {
-        100,         MiB - 4096, 7,   MiB - 64,     MiB - 1,    MiB,    1,
-        MiB + 1,     MiB + 4096, 100, 2 * MiB + 17, 3 * MiB - 1, 50,
+        100,     MiB - 4096, 7,   MiB - 64,     MiB - 1,     MiB, 1,
+        MiB + 1, MiB + 4096, 100, 2 * MiB + 17, 3 * MiB - 1, 50,
     };
     enum { N = sizeof sizes / sizeof sizes[0] };
     struct dlog_dlsn d[N];
@@ -109,7 +109,8 @@ START_TEST(test_sizes_around_entry_limit)
                       dlog_reader_errmsg(r));
         ck_assert_msg(rec.len == sizes[i], "record %zu: %zu bytes, wrote %zu", i, rec.len,
                       sizes[i]);
-        ck_assert_msg(core_payload_ok(rec.payload, rec.len, 2, i), "record %zu damaged", i);
+        ck_assert_msg(core_payload_ok(rec.payload, rec.len, 2, i), "record %zu damaged",
+                      i);
         CORE_ASSERT_DLSN_EQ(rec.dlsn, d[i]);
         ck_assert_uint_eq(rec.txid, i + 1);
     }
@@ -175,7 +176,8 @@ START_TEST(test_too_big_default)
     setup(&e, name, "toobigdef", 0);
     struct dlog_writer *w = core_writer(e.ns, name, DLOG_WRITER_SHARED);
     size_t len = DLOG_RECORD_MAX_DEFAULT + 1;
-    uint8_t *p = calloc(1, (size_t)DLOG_RECORD_MAX_LIMIT + 1); /* untouched: costs nothing */
+    uint8_t *p =
+        calloc(1, (size_t)DLOG_RECORD_MAX_LIMIT + 1); /* untouched: costs nothing */
     ck_assert_ptr_nonnull(p);
     CORE_ASSERT_ERR(core_write1(w, p, len, 1, NULL), DLOG_ETOOBIG);
     CORE_ASSERT_ERR(core_write1(w, p, (size_t)DLOG_RECORD_MAX_LIMIT + 1, 1, NULL),
@@ -266,7 +268,8 @@ START_TEST(test_start_inside_fragments)
     struct dlog_record rec;
     ck_assert_int_eq(dlog_read_next(r, &rec, 5000), 1);
     ck_assert_msg(rec.len == 10 && core_payload_ok(rec.payload, rec.len, 5, 2),
-                  "read a %zu-byte record at " CORE_DLSN_FMT " from inside a large record",
+                  "read a %zu-byte record at " CORE_DLSN_FMT
+                  " from inside a large record",
                   rec.len, CORE_DLSN_ARGS(rec.dlsn));
     CORE_ASSERT_DLSN_EQ(rec.dlsn, d[2]);
     dlog_reader_close(r);

@@ -49,7 +49,8 @@ static void send_byte(int fd)
     while (n < 0 && errno == EINTR);
 }
 
-/* Forks; the child runs fn(uri, stream, arg) after the go byte and _exits with its result. */
+/* Forks; the child runs fn(uri, stream, arg) after the go byte and _exits with its
+ * result. */
 static void spawn(struct child *c, int (*fn)(const char *, const char *, struct child *),
                   const char *uri, const char *stream)
 {
@@ -231,7 +232,8 @@ START_TEST(test_child_writes_parent_tails)
             ck_abort_msg("record %zu: %s (%s); child exit %d", i, dlog_errname(rv),
                          dlog_reader_errmsg(r), st);
         }
-        ck_assert_msg(rec.len == tail_len(i) && core_payload_ok(rec.payload, rec.len, 1, i),
+        ck_assert_msg(rec.len == tail_len(i) &&
+                          core_payload_ok(rec.payload, rec.len, 1, i),
                       "record %zu: %zu bytes, not the child's record %zu", i, rec.len, i);
         ck_assert_uint_eq(rec.txid, i + 1);
         if (i > 0)
@@ -284,7 +286,8 @@ START_TEST(test_two_process_writers)
             CORE_ASSERT_DLSN_EQ(recs[k].dlsn, mine[np]);
             np++;
         } else {
-            ck_assert_msg(nc < N_EACH && core_payload_ok(recs[k].payload, recs[k].len, 2, nc),
+            ck_assert_msg(nc < N_EACH &&
+                              core_payload_ok(recs[k].payload, recs[k].len, 2, nc),
                           "record %zu is neither process's next record", k);
             nc++;
         }

@@ -63,8 +63,8 @@ START_TEST(test_create_list_describe_delete)
     ck_assert(listed(names, count, a) && listed(names, count, b) &&
               listed(names, count, c));
     for (size_t i = 1; i < count; i++)
-        ck_assert_msg(strcmp(names[i - 1], names[i]) < 0, "list not in byte order: %s, %s",
-                      names[i - 1], names[i]);
+        ck_assert_msg(strcmp(names[i - 1], names[i]) < 0,
+                      "list not in byte order: %s, %s", names[i - 1], names[i]);
     dlog_stream_list_free(names);
 
     struct dlog_stream_info *info = NULL;
@@ -211,9 +211,10 @@ START_TEST(test_unknown_stream)
 END_TEST
 
 static const char *const bad_names[] = {
-    "",      ".",     "..",     ".hidden", "/abs",  "a//b", "a/../b", "a..b",
-    "a b",   "a\tb",  "a\nb",   "a:b",     "a*b",   "a\\b", "\xc3\xa9t\xc3\xa9",
-    "a\x7f", "a?b",   "a%2fb",
+    "",      ".",      "..",    ".hidden", "/abs",
+    "a//b",  "a/../b", "a..b",  "a b",     "a\tb",
+    "a\nb",  "a:b",    "a*b",   "a\\b",    "\xc3\xa9t\xc3\xa9",
+    "a\x7f", "a?b",    "a%2fb",
 };
 
 START_TEST(test_names)

@@ -25,24 +25,26 @@ static void setup_keyed(struct core_env *e, char *name, const char *tag,
     core_create(e->ns, name, &cfg);
     struct dlog_writer *w = core_writer(e->ns, name, DLOG_WRITER_SHARED);
     for (size_t i = 0; i < n; i++) {
-        struct dlog_record rec = {.payload = v[i].payload, .len = strlen(v[i].payload),
-                                  .key = v[i].key, .key_len = v[i].key_len};
+        struct dlog_record rec = {.payload = v[i].payload,
+                                  .len = strlen(v[i].payload),
+                                  .key = v[i].key,
+                                  .key_len = v[i].key_len};
         CORE_ASSERT_OK(dlog_write_sync(w, &rec, 1, &acks[i]));
     }
     CORE_ASSERT_OK(dlog_writer_close(w));
 }
 
 static const struct krec keyed[] = {
-    {"a/1", 3, "p0"},      {"b/1", 3, "p1"},        {"a/2", 3, "p2"},
-    {"ab", 2, "p3"},       {"a", 1, "p4"},          {NULL, 0, "p5"},
-    {"a/", 2, "p6"},       {"A/1", 3, "p7"},        {"a/\0x", 4, "p8"},
-    {"\0\1z", 3, "p9"},    {"\0\2", 2, "p10"},      {"a/3/deep", 8, "p11"},
+    {"a/1", 3, "p0"},   {"b/1", 3, "p1"},   {"a/2", 3, "p2"},   {"ab", 2, "p3"},
+    {"a", 1, "p4"},     {NULL, 0, "p5"},    {"a/", 2, "p6"},    {"A/1", 3, "p7"},
+    {"a/\0x", 4, "p8"}, {"\0\1z", 3, "p9"}, {"\0\2", 2, "p10"}, {"a/3/deep", 8, "p11"},
 };
 #define NKEYED (sizeof keyed / sizeof keyed[0])
 
 /* Reads everything through opts; returns the payload strings joined by ','. */
-static void read_through(struct dlog_ns *ns, const char *name, struct dlog_reader_options *o,
-                         char *out, size_t size, struct dlog_dlsn *dlsns)
+static void read_through(struct dlog_ns *ns, const char *name,
+                         struct dlog_reader_options *o, char *out, size_t size,
+                         struct dlog_dlsn *dlsns)
 {
     struct dlog_reader *r = NULL;
     CORE_NS_OK(ns, dlog_reader_open(ns, name, o, &r));
@@ -177,7 +179,8 @@ static int shout(void *arg, const struct dlog_record *rec, struct dlog_buf *out)
                      rec->key != NULL ? (const char *)rec->key : "");
     for (size_t i = 0; i < rec->len && n < 100; i++)
         tmp[n++] = (char)toupper(((const unsigned char *)rec->payload)[i]);
-    n += snprintf(tmp + n, sizeof tmp - (size_t)n, "#%llu", (unsigned long long)rec->txid);
+    n +=
+        snprintf(tmp + n, sizeof tmp - (size_t)n, "#%llu", (unsigned long long)rec->txid);
     (*(int *)arg)++;
     return dlog_buf_append(out, tmp, (size_t)n);
 }
@@ -205,7 +208,10 @@ START_TEST(test_projection)
         for (int i = n; i < n + rv; i++) {
             char want[64];
             snprintf(want, sizeof want, "%s=%s#%d", v[i].key ? v[i].key : "",
-                     i == 0 ? "HELLO" : i == 1 ? "WORLD" : "X", i + 1);
+                     i == 0   ? "HELLO"
+                     : i == 1 ? "WORLD"
+                              : "X",
+                     i + 1);
             ck_assert_uint_eq(recs[i].len, strlen(want));
             ck_assert_mem_eq(recs[i].payload, want, recs[i].len);
             /* Position, txid and key are the record's own. */
@@ -265,7 +271,8 @@ START_TEST(test_projection_errors_and_large)
     CORE_ASSERT_OK(core_write1(w, p, big, 0, &d));
     CORE_ASSERT_OK(dlog_writer_close(w));
     char want[64];
-    snprintf(want, sizeof want, "%zu:%016llx", big, (unsigned long long)core_checksum(p, big));
+    snprintf(want, sizeof want, "%zu:%016llx", big,
+             (unsigned long long)core_checksum(p, big));
     free(p);
     dlog_reader_options_init(&o);
     o.start = DLOG_START_DLSN;

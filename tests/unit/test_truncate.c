@@ -50,8 +50,10 @@ static void expect_truncated(struct dlog_ns *ns, const char *name, int start,
         ck_assert_str_ne(dlog_reader_errmsg(r), "");
         dlog_reader_close(r);
     }
-    ck_assert_msg(rv == DLOG_ETRUNCATED, "reading from " CORE_DLSN_FMT ": %s, expected "
-                  "DLOG_ETRUNCATED", CORE_DLSN_ARGS(d), dlog_errname(rv));
+    ck_assert_msg(rv == DLOG_ETRUNCATED,
+                  "reading from " CORE_DLSN_FMT ": %s, expected "
+                  "DLOG_ETRUNCATED",
+                  CORE_DLSN_ARGS(d), dlog_errname(rv));
 }
 
 static struct dlog_stream_info *describe(struct dlog_ns *ns, const char *name)
@@ -62,9 +64,9 @@ static struct dlog_stream_info *describe(struct dlog_ns *ns, const char *name)
 }
 
 /* Reads from start to the end; asserts they are records [first, last] of tag. */
-static void expect_suffix(struct dlog_ns *ns, const char *name, int start, struct dlog_dlsn d,
-                          size_t len, uint64_t tag, size_t first, size_t last,
-                          const struct dlog_dlsn *acks)
+static void expect_suffix(struct dlog_ns *ns, const char *name, int start,
+                          struct dlog_dlsn d, size_t len, uint64_t tag, size_t first,
+                          size_t last, const struct dlog_dlsn *acks)
 {
     struct dlog_reader *r = core_reader(ns, name, start, d, 0);
     struct core_rec *recs = NULL;
@@ -267,7 +269,8 @@ START_TEST(test_retention_age)
     struct dlog_stream_info *post = describe(e.ns, name);
     for (size_t i = 0; i < pre->nsegments; i++) {
         const struct dlog_segment_info *g = &pre->segments[i];
-        if (g->state != DLOG_SEGMENT_SEALED || g->sealed_ms + cfg.retention_age_ms <= after)
+        if (g->state != DLOG_SEGMENT_SEALED ||
+            g->sealed_ms + cfg.retention_age_ms <= after)
             continue;
         int kept = 0;
         for (size_t j = 0; j < post->nsegments; j++)

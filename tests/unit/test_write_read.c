@@ -514,8 +514,10 @@ START_TEST(test_start_positions)
     core_recs_free(recs, 1);
 
     /* Past the last txid and at the tail: only later records. */
-    struct dlog_reader *rt = core_reader(e.ns, name, DLOG_START_TXID, DLOG_DLSN_HEAD, 101);
-    struct dlog_reader *tail = core_reader(e.ns, name, DLOG_START_TAIL, DLOG_DLSN_HEAD, 0);
+    struct dlog_reader *rt =
+        core_reader(e.ns, name, DLOG_START_TXID, DLOG_DLSN_HEAD, 101);
+    struct dlog_reader *tail =
+        core_reader(e.ns, name, DLOG_START_TAIL, DLOG_DLSN_HEAD, 0);
     struct dlog_record rec;
     CORE_ASSERT_ERR(dlog_read_next(rt, &rec, 0), DLOG_ETIMEDOUT);
     CORE_ASSERT_ERR(dlog_read_next(tail, &rec, 0), DLOG_ETIMEDOUT);
@@ -709,8 +711,8 @@ START_TEST(test_bad_write_read_args)
     CORE_ASSERT_ERR(dlog_write(w, NULL, &rec, 1, status_cb), DLOG_EINVAL);
     struct dlog_record bad = {.payload = NULL, .len = 10, .txid = 1};
     CORE_ASSERT_ERR(dlog_write_sync(w, &bad, 1, NULL), DLOG_EINVAL);
-    struct dlog_record badkey = {.payload = "x", .len = 1, .key = NULL, .key_len = 3,
-                                 .txid = 1};
+    struct dlog_record badkey = {
+        .payload = "x", .len = 1, .key = NULL, .key_len = 3, .txid = 1};
     CORE_ASSERT_ERR(dlog_write_sync(w, &badkey, 1, NULL), DLOG_EINVAL);
     ck_assert_str_ne(dlog_writer_errmsg(w), "");
     /* A batch with one bad record stores none of them. */
@@ -789,7 +791,8 @@ START_TEST(test_close_with_writes_in_flight)
         CORE_ASSERT_OK(dlog_write(w, &reqs[i].req, &rec, 1, flight_cb2));
     }
     dlog_writer_close(w);
-    /* Close flushed: every callback ran exactly once, successfully, before it returned. */
+    /* Close flushed: every callback ran exactly once, successfully, before it returned.
+     */
     pthread_mutex_lock(&f.mu);
     for (int i = 0; i < 200; i++) {
         ck_assert_msg(f.calls[i] == 1, "write %d: callback ran %d times", i, f.calls[i]);
@@ -815,7 +818,8 @@ START_TEST(test_close_with_writes_in_flight)
 }
 END_TEST
 
-/* Several threads, one writer each or one shared: DLSNs unique, each thread's order kept. */
+/* Several threads, one writer each or one shared: DLSNs unique, each thread's order kept.
+ */
 struct wthread {
     struct dlog_writer *w;
     uint64_t tag;
@@ -856,8 +860,8 @@ static void concurrent_writers(int shared_handle)
     setup(&e, name, shared_handle ? "conc1" : "concN", &cfg);
     struct wthread t[T];
     pthread_t th[T];
-    struct dlog_writer *one = shared_handle ? core_writer(e.ns, name, DLOG_WRITER_SHARED)
-                                            : NULL;
+    struct dlog_writer *one =
+        shared_handle ? core_writer(e.ns, name, DLOG_WRITER_SHARED) : NULL;
     for (int i = 0; i < T; i++) {
         t[i].w = one != NULL ? one : core_writer(e.ns, name, DLOG_WRITER_SHARED);
         t[i].tag = 100 + (uint64_t)i;
@@ -880,7 +884,8 @@ static void concurrent_writers(int shared_handle)
     qsort(all, T * N, sizeof all[0], dlsn_qcmp);
     for (size_t k = 1; k < T * N; k++)
         ck_assert_msg(dlog_dlsn_cmp(all[k - 1], all[k]) != 0,
-                      "DLSN " CORE_DLSN_FMT " acknowledged twice", CORE_DLSN_ARGS(all[k]));
+                      "DLSN " CORE_DLSN_FMT " acknowledged twice",
+                      CORE_DLSN_ARGS(all[k]));
 
     struct dlog_reader *r = core_reader(e.ns, name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     struct core_rec *recs = core_read_exact(r, T * N, 10000);
