@@ -72,9 +72,10 @@ int stream_roll(struct embedded *e, const char *name, uint64_t epoch, uint64_t c
         }
         struct meta_segment *last = meta_stream_last(&ms);
         if (last->seq > cur) { /* someone else rolled */
+            uint64_t id = ms.id, e0 = last->epoch, t = last->last_txid;
             *seq = last->seq;
             meta_stream_clear(&ms);
-            return e->seg->open(e->seg, ms.id, *seq, last->epoch, last->last_txid);
+            return e->seg->open(e->seg, id, *seq, e0, t);
         }
         struct seg_info info;
         rv = e->seg->seal(e->seg, ms.id, last->seq, epoch, &info);

@@ -28,6 +28,7 @@ fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/dlog-crash-XXXXXX")
 pid=""
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
     kill -9 "$pid" 2>/dev/null

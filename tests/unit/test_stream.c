@@ -224,7 +224,7 @@ START_TEST(test_names)
     core_env_open(&e, NULL);
 
     /* Valid names, including the longest. */
-    const char *ok[] = {"a", "A", "0", "a.b", "a-b_c", "a/b/c", "x.", "a/.b"};
+    const char *ok[] = {"a", "A", "0", "a.b", "a-b_c", "a/b/c", "x.", "a/.b", "a/b/"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         ck_assert_msg(dlog_stream_name_valid(ok[i]), "\"%s\" should be valid", ok[i]);
     char prefix[128];

@@ -732,6 +732,11 @@ START_TEST(test_bad_write_read_args)
     ro.start = 9;
     CORE_ASSERT_ERR(dlog_reader_open(e.ns, name, &ro, &r), DLOG_EINVAL);
     ck_assert_ptr_null(r);
+    dlog_reader_options_init(&ro);
+    ro.key_prefix = NULL;
+    ro.key_prefix_len = 4;
+    CORE_ASSERT_ERR(dlog_reader_open(e.ns, name, &ro, &r), DLOG_EINVAL);
+    ck_assert_ptr_null(r);
     r = core_reader(e.ns, name, DLOG_START_HEAD, DLOG_DLSN_HEAD, 0);
     struct dlog_record out[2];
     CORE_ASSERT_ERR(dlog_read(r, out, 0, 0), DLOG_EINVAL);
