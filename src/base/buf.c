@@ -5,6 +5,7 @@
 #include "buf.h"
 
 #include <assert.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,4 +279,24 @@ int iov_advance(struct iovec *iov, int cnt, size_t n)
         iov[i].iov_len -= n;
     }
     return i;
+}
+
+int bytes_init_rbuf(struct bytes *b, size_t n)
+{
+    bytes_init(b);
+    if (bytes_reserve(b, sizeof(struct rbuf) + n) != 0)
+        return DLOG_ENOMEM;
+    b->len = sizeof(struct rbuf);
+    return 0;
+}
+
+struct rbuf *rbuf_adopt(struct bytes *b)
+{
+    _Static_assert(offsetof(struct rbuf, data) == sizeof(struct rbuf), "rbuf layout");
+    struct rbuf *r = (struct rbuf *)(void *)b->p;
+    r->len = b->len - sizeof *r;
+    r->cap = b->cap - sizeof *r;
+    __atomic_store_n(&r->refs, 1, __ATOMIC_RELEASE);
+    bytes_init(b);
+    return r;
 }

@@ -30,6 +30,7 @@ struct rbuf *rbuf_new(size_t cap);
 /* A new buffer holding a copy of len bytes at p; NULL on out of memory. */
 struct rbuf *rbuf_copy(const void *p, size_t len);
 struct rbuf *rbuf_ref(struct rbuf *b);
+
 void rbuf_unref(struct rbuf *b); /* NULL is ignored */
 
 struct bytes {
@@ -49,6 +50,15 @@ int bytes_put_u64be(struct bytes *b, uint64_t v);
 /* Unsigned LEB128 varint. */
 int bytes_put_uvarint(struct bytes *b, uint64_t v);
 void bytes_reset(struct bytes *b); /* len = 0, keeps memory */
+
+/*
+ * Building an rbuf in place: bytes_init_rbuf(b, n) empties b and leaves room
+ * for an rbuf header in front, with space for n bytes after it; append the
+ * content with the bytes_* functions; rbuf_adopt(b) then turns b's memory
+ * into an rbuf holding that content (one reference, no copy) and resets b.
+ */
+int bytes_init_rbuf(struct bytes *b, size_t n);
+struct rbuf *rbuf_adopt(struct bytes *b);
 
 /* Big-endian load/store helpers. */
 static inline void put_u32be(uint8_t *p, uint32_t v)

@@ -18,7 +18,9 @@ struct net_server {
 struct write_req {
     uv_write_t w;
     struct net_conn *c;
-    struct rbuf *buf;
+    size_t n;
+    size_t bytes;
+    struct rbuf *bufs[];
 };
 
 static int uv_to_dlog(int uverr)
@@ -38,8 +40,13 @@ static int uv_to_dlog(int uverr)
 static void on_conn_closed(uv_handle_t *h)
 {
     struct net_conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
     if (c->cbs != NULL && c->cbs->on_close != NULL)
         c->cbs->on_close(c, c->close_status);
+    for (size_t i = 0; i < c->npend; i++)
+        rbuf_unref(c->pend[i]);
+    free(c->pend);
     bytes_free(&c->in);
     free(c);
 }
@@ -50,6 +57,11 @@ void net_conn_close(struct net_conn *c, int status)
         return;
     c->closing = 1;
     c->close_status = status;
+    c->open_handles = 1;
+    if (c->flush_init) {
+        c->open_handles++;
+        uv_close((uv_handle_t *)&c->flush, on_conn_closed);
+    }
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
@@ -130,8 +142,9 @@ static void write_cb(uv_write_t *w, int status)
 {
     struct write_req *wr = (struct write_req *)w;
     struct net_conn *c = wr->c;
-    c->outq -= wr->buf->len;
-    rbuf_unref(wr->buf);
+    c->outq -= wr->bytes;
+    for (size_t i = 0; i < wr->n; i++)
+        rbuf_unref(wr->bufs[i]);
     free(wr);
     if (status < 0) {
         net_conn_close(c, uv_to_dlog(status));
@@ -147,23 +160,68 @@ static void write_cb(uv_write_t *w, int status)
     }
 }
 
+/* Early in the next loop iteration: everything queued goes out in one writev. */
+static void on_flush(uv_idle_t *h)
+{
+    struct net_conn *c = h->data;
+    uv_idle_stop(h);
+    c->flush_active = 0;
+    if (c->npend == 0 || c->closing)
+        return;
+    uv_buf_t stackbufs[64], *bufs = stackbufs;
+    struct write_req *wr = malloc(sizeof *wr + c->npend * sizeof(struct rbuf *));
+    if (c->npend > 64)
+        bufs = malloc(c->npend * sizeof *bufs);
+    if (wr == NULL || bufs == NULL) {
+        free(wr);
+        if (bufs != stackbufs)
+            free(bufs);
+        net_conn_close(c, DLOG_ENOMEM);
+        return;
+    }
+    wr->c = c;
+    wr->n = c->npend;
+    wr->bytes = 0;
+    for (size_t i = 0; i < c->npend; i++) {
+        wr->bufs[i] = c->pend[i];
+        wr->bytes += c->pend[i]->len;
+        bufs[i] = uv_buf_init((char *)c->pend[i]->data, (unsigned)c->pend[i]->len);
+    }
+    c->npend = 0;
+    int rv = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, (unsigned)wr->n, write_cb);
+    if (bufs != stackbufs)
+        free(bufs);
+    if (rv != 0) {
+        c->outq -= wr->bytes;
+        for (size_t i = 0; i < wr->n; i++)
+            rbuf_unref(wr->bufs[i]);
+        free(wr);
+        net_conn_close(c, uv_to_dlog(rv));
+    }
+}
+
 int net_conn_send(struct net_conn *c, struct rbuf *buf)
 {
     if (c->closing)
         return DLOG_ECLOSED;
-    struct write_req *wr = malloc(sizeof *wr);
-    if (wr == NULL)
-        return DLOG_ENOMEM;
-    wr->c = c;
-    wr->buf = rbuf_ref(buf);
-    uv_buf_t b = uv_buf_init((char *)buf->data, (unsigned)buf->len);
-    int rv = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, write_cb);
-    if (rv != 0) {
-        rbuf_unref(wr->buf);
-        free(wr);
-        net_conn_close(c, uv_to_dlog(rv));
-        return DLOG_ECLOSED;
+    if (c->npend == c->pend_cap) {
+        size_t cap = c->pend_cap ? c->pend_cap * 2 : 16;
+        struct rbuf **p = realloc(c->pend, cap * sizeof *p);
+        if (p == NULL)
+            return DLOG_ENOMEM;
+        c->pend = p;
+        c->pend_cap = cap;
     }
+    if (!c->flush_init) {
+        uv_idle_init(c->loop, &c->flush);
+        c->flush.data = c;
+        c->flush_init = 1;
+    }
+    if (!c->flush_active) {
+        uv_idle_start(&c->flush, on_flush);
+        c->flush_active = 1;
+    }
+    c->pend[c->npend++] = rbuf_ref(buf);
     c->outq += buf->len;
     if (c->outq > NET_OUTQ_HIGH && !c->paused) {
         /* The peer is not reading: stop taking its requests. */

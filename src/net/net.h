@@ -51,8 +51,13 @@ struct net_conn {
     struct bytes in;
     int reading;
     int paused; /* by backpressure */
-    /* output */
+    /* output: frames queued in one loop iteration go out in one writev */
     size_t outq; /* bytes queued and not yet written */
+    uv_idle_t flush; /* idle: also keeps the next poll from blocking */
+    int flush_init, flush_active;
+    struct rbuf **pend;
+    size_t npend, pend_cap;
+    int open_handles;
     int closing;
     int close_status;
     int close_when_sent;

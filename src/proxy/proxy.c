@@ -130,7 +130,14 @@ static void send_msg(struct pconn *c, const struct wire_msg *m)
     struct bytes out;
     if (c->closed)
         return;
-    bytes_init(&out);
+    size_t want = 256;
+    if (m->type == WIRE_READ && m->status == 0)
+        for (size_t i = 0; i < m->u.read_rep.nrecs; i++)
+            want += m->u.read_rep.recs[i].len + m->u.read_rep.recs[i].key_len + 40;
+    if (bytes_init_rbuf(&out, want) != 0) {
+        net_conn_close(c->nc, DLOG_ENOMEM);
+        return;
+    }
     int rv = wire_encode(m, &c->p->lim, &out, errmsg);
     if (rv != 0) {
         log_error("proxy", "%s: cannot encode a reply: %s", c->nc->peer, errmsg);
@@ -138,12 +145,7 @@ static void send_msg(struct pconn *c, const struct wire_msg *m)
         net_conn_close(c->nc, DLOG_EINTERNAL);
         return;
     }
-    struct rbuf *b = rbuf_copy(out.p, out.len);
-    bytes_free(&out);
-    if (b == NULL) {
-        net_conn_close(c->nc, DLOG_ENOMEM);
-        return;
-    }
+    struct rbuf *b = rbuf_adopt(&out); /* the frame is sent without a copy */
     net_conn_send(c->nc, b);
     rbuf_unref(b);
 }
