@@ -60,7 +60,8 @@ int kv_cmd_encode(const struct kv_cmd *c, struct dlog_buf *out)
         (c->op == KV_OP_MSET && c->nargs % 2 != 0) || (want == -1 && c->nargs == 0)) {
         return DLOG_EINVAL;
     }
-    unsigned char hdr[3] = {KV_CMD_VERSION, (unsigned char)c->op, (unsigned char)c->flags};
+    unsigned char hdr[3] = {KV_CMD_VERSION, (unsigned char)c->op,
+                            (unsigned char)c->flags};
     int rc = dlog_buf_append(out, hdr, sizeof(hdr));
     if (rc == 0) {
         rc = put_varint(out, c->now_ms);

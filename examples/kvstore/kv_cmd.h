@@ -31,7 +31,7 @@
 
 #define KV_CMD_VERSION 1
 
-enum kv_op {
+enum kv_opcode {
     KV_OP_SET = 1,
     KV_OP_GETSET = 2,
     KV_OP_APPEND = 3,
@@ -43,8 +43,8 @@ enum kv_op {
 };
 
 /* SET flags. */
-#define KV_F_NX 0x01     /* only if the key does not exist */
-#define KV_F_XX 0x02     /* only if the key exists */
+#define KV_F_NX     0x01 /* only if the key does not exist */
+#define KV_F_XX     0x02 /* only if the key exists */
 #define KV_F_EXPIRE 0x04 /* expire_at_ms is set (EX / PX) */
 
 /* One argument: bytes that belong to someone else (see kv_cmd_decode). */
@@ -54,7 +54,7 @@ struct kv_arg {
 };
 
 struct kv_cmd {
-    int op;                /* enum kv_op */
+    int op;                /* enum kv_opcode */
     unsigned flags;        /* KV_F_* */
     uint64_t now_ms;       /* the proposer's wall clock, ms since the epoch */
     uint64_t expire_at_ms; /* with KV_F_EXPIRE: absolute expiry */

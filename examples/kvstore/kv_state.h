@@ -8,13 +8,16 @@
  * back, so after a restart the framework replays only what LMDB lacks.
  *
  * Durability. The stream is the durable copy of every command, so LMDB need
- * not fsync each apply. By default the environment is opened MDB_NOSYNC and
- * the server calls kv_state_sync every 100 ms: a killed process loses
- * nothing (committed pages are in the page cache), and after a machine
+ * not fsync each apply. By default the environment is opened MDB_NOSYNC |
+ * MDB_WRITEMAP (a commit is a few memory writes, no system call) and the
+ * server calls kv_state_sync every 100 ms: a killed process loses nothing
+ * (committed pages are in the shared page cache), and after a machine
  * crash the last applies are simply replayed. If a machine crash leaves
  * the environment unreadable, kv_state_open moves it aside and starts
  * empty, and the framework rebuilds it from the shared snapshot and the
- * stream. sync_always = 1 makes every apply fsync instead.
+ * stream (tests/integration/kv-redis-test.sh destroys a state to check
+ * this). sync_always = 1 makes every apply fsync instead, without
+ * MDB_WRITEMAP.
  *
  * LMDB layout (environment DIR/state, three databases):
  *   kv    key -> u64 expire_at_ms (little endian; 0 = never) + value bytes
@@ -83,11 +86,12 @@ void kv_state_stats(struct kv_state *s, struct kv_state_stats *out);
  * kv_read_begin opens a read view; every pointer a kv_read_* call returns
  * points into LMDB's map and stays valid until kv_read_end. Keys whose
  * expiry is at or before now_ms are reported as missing.
+ * (Each read view is one LMDB read transaction.)
  */
 int kv_read_begin(struct kv_state *s);
 void kv_read_end(struct kv_state *s);
 
-/* 0 with *val/*len set, DLOG_ENOTFOUND, or another dlog_err. */
+/* 0 with *val and *len set, DLOG_ENOTFOUND, or another dlog_err. */
 int kv_read_get(struct kv_state *s, uint64_t now_ms, const void *key, size_t klen,
                 const void **val, size_t *len);
 /* Keys stored, including expired ones not yet purged (like Redis). */

@@ -263,20 +263,31 @@ static int split_inline(struct resp_parser *p, const char *s, size_t len)
                     free(arg);
                     return proto_error(p, "unbalanced quotes in request");
                 }
-                if (s[i] == '\\' && i + 3 < len && s[i + 1] == 'x' && hexval(s[i + 2]) >= 0 &&
-                    hexval(s[i + 3]) >= 0) {
+                if (s[i] == '\\' && i + 3 < len && s[i + 1] == 'x' &&
+                    hexval(s[i + 2]) >= 0 && hexval(s[i + 3]) >= 0) {
                     rc = put_byte(&arg, &n, &acap,
                                   (char)(hexval(s[i + 2]) * 16 + hexval(s[i + 3])));
                     i += 4;
                 } else if (s[i] == '\\' && i + 1 < len) {
                     char c = s[i + 1];
                     switch (c) {
-                    case 'n': c = '\n'; break;
-                    case 'r': c = '\r'; break;
-                    case 't': c = '\t'; break;
-                    case 'b': c = '\b'; break;
-                    case 'a': c = '\a'; break;
-                    default: break;
+                    case 'n':
+                        c = '\n';
+                        break;
+                    case 'r':
+                        c = '\r';
+                        break;
+                    case 't':
+                        c = '\t';
+                        break;
+                    case 'b':
+                        c = '\b';
+                        break;
+                    case 'a':
+                        c = '\a';
+                        break;
+                    default:
+                        break;
                     }
                     rc = put_byte(&arg, &n, &acap, c);
                     i += 2;

@@ -22,9 +22,9 @@
 #include <dlog/dlog.h>
 
 /* Defaults follow Redis where Redis has a limit (args, inline size). */
-#define RESP_MAX_ARGS_DEFAULT (1024 * 1024)
-#define RESP_MAX_BULK_DEFAULT (16 * 1024 * 1024)
-#define RESP_MAX_INLINE_DEFAULT (64 * 1024)
+#define RESP_MAX_ARGS_DEFAULT      (1024 * 1024)
+#define RESP_MAX_BULK_DEFAULT      (16 * 1024 * 1024)
+#define RESP_MAX_INLINE_DEFAULT    (64 * 1024)
 #define RESP_MAX_CMD_BYTES_DEFAULT (48 * 1024 * 1024)
 
 struct resp_limits {
@@ -64,8 +64,8 @@ struct resp_parser {
 };
 
 /* Results of resp_parse. */
-#define RESP_AGAIN 0  /* need more bytes; everything given was consumed or kept */
-#define RESP_CMD 1    /* *out holds a request */
+#define RESP_AGAIN  0  /* need more bytes; everything given was consumed or kept */
+#define RESP_CMD    1  /* *out holds a request */
 #define RESP_EPROTO -1 /* protocol error: reply with "-" errmsg and close */
 
 /* lim may be NULL for the defaults. */
@@ -85,15 +85,15 @@ int resp_parse(struct resp_parser *p, const char *buf, size_t len, size_t *used,
                struct resp_cmd **out);
 
 /* ---- reply encoders (append to b) ---- */
-int resp_add_status(struct dlog_buf *b, const char *s);  /* +s */
-int resp_add_error(struct dlog_buf *b, const char *s);   /* -s; \r \n become spaces */
+int resp_add_status(struct dlog_buf *b, const char *s); /* +s */
+int resp_add_error(struct dlog_buf *b, const char *s);  /* -s; \r \n become spaces */
 int resp_add_errorf(struct dlog_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int resp_add_int(struct dlog_buf *b, long long v);         /* :v */
+int resp_add_int(struct dlog_buf *b, long long v);              /* :v */
 int resp_add_bulk(struct dlog_buf *b, const void *p, size_t n); /* $n p */
-int resp_add_cstr(struct dlog_buf *b, const char *s);      /* bulk of a C string */
-int resp_add_nil(struct dlog_buf *b);                      /* $-1 */
-int resp_add_array(struct dlog_buf *b, long long n);       /* *n, then n elements */
+int resp_add_cstr(struct dlog_buf *b, const char *s);           /* bulk of a C string */
+int resp_add_nil(struct dlog_buf *b);                           /* $-1 */
+int resp_add_array(struct dlog_buf *b, long long n);            /* *n, then n elements */
 
 /* Parses a whole argument as a signed 64-bit decimal (Redis's string2ll
  * rules: no spaces, no '+', no leading zeros). 1 on success, 0 otherwise. */

@@ -7,7 +7,9 @@
  *   "mem:"            everything in memory, for tests (one process)
  *   "file:DIR"        durable, on LMDB in DIR; several processes may open
  *                     the same DIR at once
- *   "dlog://h:p,..."  a dlogd server or cluster (later)
+ *   "dlog://h:p,..."  a dlogd server (dlogd --role local) or cluster: the
+ *                     first host:port that answers; on a lost connection
+ *                     the library reconnects, cycling through the list
  *
  * Conventions
  * - Functions return 0 (or a count) on success and a negative dlog_err code
@@ -133,6 +135,9 @@ void dlog_options_init(struct dlog_options *o);
  * for defaults. "file:DIR" creates DIR if missing. On success *ns is a new
  * handle that the caller closes with dlog_close. On failure *ns is NULL and,
  * when errmsg is not NULL, a message is written to it (DLOG_ERRMSG_LEN).
+ * "dlog://..." gives DLOG_EUNAVAILABLE when no host answers within 5 s.
+ * Its handles fail calls with DLOG_EUNAVAILABLE when the server cannot be
+ * reached for 5 s (a request waits that long for a reconnection).
  */
 #define DLOG_ERRMSG_LEN 256
 int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog_ns **ns,
@@ -264,13 +269,32 @@ enum dlog_writer_mode {
     DLOG_WRITER_EXCLUSIVE = 1, /* bumps the epoch: older writers get DLOG_EFENCED */
 };
 
-#define DLOG_WRITER_OPTIONS_VERSION 1
+#define DLOG_WRITER_OPTIONS_VERSION 2
 struct dlog_writer_options {
     uint32_t version;           /* DLOG_WRITER_OPTIONS_VERSION */
     int mode;                   /* enum dlog_writer_mode */
     uint32_t linger_us;         /* wait up to this long to fill an entry; default 500 */
     size_t batch_bytes;         /* flush at once when this much is pending; default 1 MiB */
     size_t max_pending_bytes;   /* dlog_write blocks above this; default 64 MiB */
+    /*
+     * Version 2. dlog:// only (other backends ignore it): 0 (default) for
+     * none; otherwise this writer's writes are exactly-once on the server.
+     * They carry sequence numbers 1, 2, 3, ... under this producer id, and
+     * a write in flight when the connection drops is sent once more after
+     * the reconnection; the server applies a repeated (producer id,
+     * sequence) once and answers it as a success, with the first result's
+     * DLSNs, or with first/last DLOG_DLSN_HEAD when it no longer knows them
+     * (it keeps the last write's only). Without a producer id such a write
+     * fails with DLOG_EUNAVAILABLE and may or may not have been stored.
+     * The sequence restarts at 1 with every dlog_writer_open, so use a
+     * fresh id (a random non-zero 64-bit number) for each writer you open:
+     * the server takes a reused id's early sequences for repeats and does
+     * not store them. Any error the server gives a write of a producer
+     * sticks: later writes fail at once, and the writer must be reopened
+     * with a new id (the server does not consume a failed sequence, so the
+     * writes behind it cannot be numbered safely).
+     */
+    uint64_t producer_id;
 };
 void dlog_writer_options_init(struct dlog_writer_options *o);
 

@@ -99,7 +99,8 @@ int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog_ns *
     else
         dlog_options_init(&ns->opts);
     pthread_mutex_init(&ns->lock, NULL);
-    int rv = embedded_open(uri, ns, errmsg);
+    int rv = strncmp(uri, "dlog://", 7) == 0 ? client_open(uri, ns, errmsg)
+                                             : embedded_open(uri, ns, errmsg);
     if (rv != 0)
         goto err;
     if (ns->opts.loop != NULL) {

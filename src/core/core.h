@@ -54,5 +54,7 @@ void core_sync_cb(struct dlog_write_req *req, int status);
 
 /* Embedded backend entry point (embedded.c): "mem:" and "file:DIR". */
 int embedded_open(const char *uri, struct dlog_ns *ns, char *errmsg);
+/* Remote backend entry point (src/client/client.c): "dlog://host:port,...". */
+int client_open(const char *uri, struct dlog_ns *ns, char *errmsg);
 
 #endif

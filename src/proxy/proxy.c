@@ -33,23 +33,40 @@ struct pwriter {
 };
 
 /* The first reply to a producer's write, kept to answer its retries. */
-struct producer {
-    char stream[DLOG_STREAM_NAME_MAX + 1];
-    uint64_t id;
-    uint64_t seq;     /* the last sequence seen */
-    int pending;      /* its write is in flight */
+/* The result of one producer write, kept for its retries. */
+struct presult {
+    uint64_t seq; /* 0: unused */
+    int pending;  /* in flight */
     int status;
     struct dlog_dlsn first, last;
     uint64_t first_txid;
-    struct pwait *waiters; /* retries that arrived while pending */
+};
+
+/* The last PRODUCER_WINDOW results of a producer, so that pipelined
+ * writes resent after a reconnection get their own first answers. */
+#define PRODUCER_WINDOW 256
+
+struct producer {
+    char stream[DLOG_STREAM_NAME_MAX + 1];
+    uint64_t id;
+    uint64_t seq; /* the last sequence accepted */
+    struct presult win[PRODUCER_WINDOW];
+    struct pwait *waiters; /* retries that arrived while their write was in flight */
     struct producer *next;
 };
+
+static struct presult *presult_find(struct producer *pr, uint64_t seq)
+{
+    struct presult *r = &pr->win[seq % PRODUCER_WINDOW];
+    return r->seq == seq ? r : NULL;
+}
 
 struct pconn;
 
 struct pwait {
     struct pconn *c;
     uint64_t request_id;
+    uint64_t seq;
     struct pwait *next;
 };
 
@@ -282,29 +299,24 @@ static void on_write_done(struct dlog_write_req *req, int status)
     send_write_rep(c, pw->request_id, status, &req->first, &req->last, req->first_txid, 0,
                    status ? dlog_strerror(status) : NULL);
     struct producer *pr = pw->prod;
-    if (pr != NULL && status != 0 && pr->seq == pw->seq) {
-        /* A failed WRITE does not consume its sequence: a retry writes. */
-        pr->seq--;
-        pr->pending = 0;
-        while (pr->waiters != NULL) {
-            struct pwait *wt = pr->waiters;
-            pr->waiters = wt->next;
-            send_write_rep(wt->c, wt->request_id, status, NULL, NULL, 0, 0,
-                           dlog_strerror(status));
-            conn_unref(wt->c);
-            free(wt);
-        }
-    } else if (pr != NULL) {
-        pr->pending = 0;
-        pr->status = status;
-        pr->first = req->first;
-        pr->last = req->last;
-        pr->first_txid = req->first_txid;
-        while (pr->waiters != NULL) {
-            struct pwait *wt = pr->waiters;
-            pr->waiters = wt->next;
-            send_write_rep(wt->c, wt->request_id, status, &pr->first, &pr->last,
-                           pr->first_txid, 1, status ? dlog_strerror(status) : NULL);
+    struct presult *r = pr != NULL ? presult_find(pr, pw->seq) : NULL;
+    if (r != NULL) {
+        /* Kept whatever the outcome: a resend of a failed WRITE gets the
+         * same failure (the client then starts a new producer). */
+        r->pending = 0;
+        r->status = status;
+        r->first = req->first;
+        r->last = req->last;
+        r->first_txid = req->first_txid;
+        for (struct pwait **pp = &pr->waiters; *pp != NULL;) {
+            struct pwait *wt = *pp;
+            if (wt->seq != pw->seq) {
+                pp = &wt->next;
+                continue;
+            }
+            *pp = wt->next;
+            send_write_rep(wt->c, wt->request_id, status, &r->first, &r->last,
+                           r->first_txid, 1, status ? dlog_strerror(status) : NULL);
             conn_unref(wt->c);
             free(wt);
         }
@@ -350,12 +362,13 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
             return;
         }
         if (pr != NULL && wm->sequence <= pr->seq) {
-            if (wm->sequence < pr->seq) { /* applied long ago: no positions kept */
+            struct presult *r = presult_find(pr, wm->sequence);
+            if (r == NULL) { /* applied before the window: no positions kept */
                 struct dlog_dlsn zero = DLOG_DLSN_HEAD;
                 send_write_rep(c, m->request_id, 0, &zero, &zero, 0, 1, NULL);
                 return;
             }
-            if (pr->pending) { /* answer when the first attempt completes */
+            if (r->pending) { /* answer when the first attempt completes */
                 struct pwait *wt = malloc(sizeof *wt);
                 if (wt == NULL) {
                     send_error(c, m->type, m->request_id, DLOG_ENOMEM, NULL);
@@ -363,13 +376,14 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
                 }
                 wt->c = c;
                 wt->request_id = m->request_id;
+                wt->seq = wm->sequence;
                 wt->next = pr->waiters;
                 pr->waiters = wt;
                 c->refs++;
                 return;
             }
-            send_write_rep(c, m->request_id, pr->status, &pr->first, &pr->last,
-                           pr->first_txid, 1, dlog_strerror(pr->status));
+            send_write_rep(c, m->request_id, r->status, &r->first, &r->last, r->first_txid,
+                           1, dlog_strerror(r->status));
             return;
         }
         if (pr == NULL) {
@@ -398,8 +412,11 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
         return;
     }
     if (pr != NULL) {
+        struct presult *r = &pr->win[wm->sequence % PRODUCER_WINDOW];
+        memset(r, 0, sizeof *r);
+        r->seq = wm->sequence;
+        r->pending = 1;
         pr->seq = wm->sequence;
-        pr->pending = 1;
         pw->prod = pr;
         pw->seq = wm->sequence;
     }
@@ -552,7 +569,12 @@ static void on_read_done(struct dlog_read_req *req, int status)
         return;
     }
     struct wire_msg rep;
-    if (status < 0 && status != DLOG_ETIMEDOUT) {
+    if (status == DLOG_ETIMEDOUT) { /* the long-poll ended without a record */
+        send_error(c, WIRE_READ, pr->request_id, status, "no record within the wait");
+        conn_unref(c);
+        return;
+    }
+    if (status < 0) {
         send_error(c, WIRE_READ, pr->request_id, status, dlog_reader_errmsg(pr->r));
         conn_drop_reader(c, pr);
         conn_unref(c);

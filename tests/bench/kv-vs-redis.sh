@@ -69,11 +69,13 @@ wait_ping() { # PORT
 
 kv_ports=()
 for i in 0 1 2; do
+  : >"$tmp/r$i.log"
   "$KV" --log "file:$tmp/ns" --stream bench --data "$tmp/r$i" --listen 127.0.0.1:0 \
-    2>"$tmp/r$i.log" &
+    2>>"$tmp/r$i.log" &
   pids+=($!)
+  p=
   for ((w = 0; w < 300; w++)); do
-    p=$(sed -n 's/.*ready on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/r$i.log")
+    p=$(sed -n 's/.*ready on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/r$i.log" || true)
     [ -n "$p" ] && break
     sleep 0.1
   done

@@ -37,8 +37,14 @@ static void run(const std::string &uri)
     ns.create_stream("cpp/events");
     EXPECT(error_of([&] { ns.create_stream("cpp/events"); }) == DLOG_EEXIST);
     EXPECT(error_of([&] { ns.create_stream("../bad"); }) == DLOG_ENAME);
-    auto names = ns.streams();
-    EXPECT(names.size() == 1 && names[0] == "cpp/events");
+    auto has = [&](const std::string &name) {
+        for (const auto &n : ns.streams())
+            if (n == name)
+                return true;
+        return false;
+    };
+    EXPECT(has("cpp/events")); // the namespace may hold other tests' streams
+
 
     dlog::Writer w = ns.writer("cpp/events");
     std::string s = "string payload";
@@ -96,7 +102,7 @@ static void run(const std::string &uri)
     }
     moved.close();
     ns.delete_stream("cpp/events");
-    EXPECT(ns.streams().empty());
+    EXPECT(!has("cpp/events"));
 }
 
 int main()

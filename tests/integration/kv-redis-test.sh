@@ -235,9 +235,10 @@ bg_pids+=($!)
 writer 2 &
 bg_pids+=($!)
 sleep 2
-check "replica 2 killed with SIGKILL under load" bash -c '! kill -0 "$0" 2>/dev/null ||
-  { kill -KILL "$0"; sleep 0.2; ! kill -0 "$0" 2>/dev/null; }' "${pids[2]}"
-wait "${pids[2]}" 2>/dev/null
+victim=${pids[2]}
+kill -KILL "$victim"
+wait "$victim" 2>/dev/null
+check "replica 2 killed with SIGKILL under load" bash -c '! kill -0 "$0" 2>/dev/null' "$victim"
 pids[2]=
 sleep 1
 cat "$tmp/r2.log" >>"$tmp/r2.log.before-kill"
