@@ -24,10 +24,10 @@
 
 #include "base/clock.h"
 #include "client/client.h"
+#include "core/transform.h"
 
 #define ROUND_MS  3000                /* the longest single long-poll */
 #define FETCH_MAX (64u * 1024 * 1024) /* max_bytes per READ, at most */
-#define PROJ_MARK (1u << 31)          /* payload holds an offset into proj */
 
 struct creader {
     struct dlog_reader base;
@@ -88,25 +88,6 @@ static int keep(struct creader *r, const struct dlog_record *rec)
     return r->opts.filter == NULL || r->opts.filter(r->opts.filter_arg, rec);
 }
 
-/* Replace rec's payload by its projection (as an offset into proj). */
-static int project(struct creader *r, struct dlog_record *rec)
-{
-    struct dlog_buf out = {0};
-    int rv = r->opts.project(r->opts.project_arg, rec, &out);
-    if (rv == 0 && dlog_buf_append(&r->proj, out.p, out.len) != 0)
-        rv = DLOG_ENOMEM;
-    size_t len = out.len;
-    dlog_buf_free(&out);
-    if (rv != 0) {
-        errmsg_printf(r->base.errmsg, "projection failed: %s", dlog_strerror(rv));
-        return rv;
-    }
-    rec->payload = (const void *)(uintptr_t)(r->proj.len - len);
-    rec->len = len;
-    rec->flags = PROJ_MARK;
-    return 0;
-}
-
 /*
  * Hand out the records of the arena (the last reply), filtered and
  * projected, into recs. Returns how many (0: all filtered out) or a projection error;
@@ -120,7 +101,8 @@ static int deliver(struct creader *r, struct dlog_record *recs, size_t max)
         struct dlog_record rec = r->recs[i];
         if (!keep(r, &rec))
             continue;
-        if (r->opts.project != NULL && (rv = project(r, &rec)) != 0) {
+        if (r->opts.project != NULL &&
+            (rv = transform_project(&r->opts, &rec, &r->proj, r->base.errmsg)) != 0) {
             /* Return what came before; the failing record fails the next
              * read. Alone, it is consumed (as the embedded reader does). */
             if (n > 0)
@@ -133,11 +115,7 @@ static int deliver(struct creader *r, struct dlog_record *recs, size_t max)
     }
     if (rv == 0) /* all consumed, unless more came than asked for */
         r->base.pos = i < r->nrecs ? r->recs[i].dlsn : r->next;
-    for (size_t k = 0; k < n; k++)
-        if (recs[k].flags & PROJ_MARK) {
-            recs[k].payload = (const uint8_t *)r->proj.p + (uintptr_t)recs[k].payload;
-            recs[k].flags = 0;
-        }
+    transform_finish(recs, n, &r->proj);
     return n > 0 ? (int)n : rv;
 }
 

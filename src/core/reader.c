@@ -21,6 +21,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "core/embedded.h"
+#include "core/transform.h"
 #include "seg/entry.h"
 
 struct fent {
@@ -326,20 +327,9 @@ int ereader_read(struct dlog_reader *rb, struct dlog_record *recs, size_t max,
             if (!keep(r, rec))
                 continue;
             if (r->opts.project != NULL) {
-                /* Projected payloads share one buffer: offsets now, pointers later. */
-                struct dlog_buf out = {0};
-                int prv = r->opts.project(r->opts.project_arg, rec, &out);
-                if (prv == 0 && dlog_buf_append(&r->proj, out.p, out.len) != 0)
-                    prv = DLOG_ENOMEM;
-                size_t len = out.len;
-                dlog_buf_free(&out);
-                if (prv != 0) {
-                    errmsg_printf(r->base.errmsg, "projection failed: %s", dlog_strerror(prv));
+                int prv = transform_project(&r->opts, rec, &r->proj, r->base.errmsg);
+                if (prv != 0)
                     return prv;
-                }
-                rec->payload = (const void *)(uintptr_t)(r->proj.len - len);
-                rec->len = len;
-                rec->flags = 1u << 31; /* marks an offset into proj */
             }
             int whole = rec->payload == r->reasm.p && r->reasm.len > 0 && rec->len == r->reasm.len;
             n++;
@@ -347,11 +337,7 @@ int ereader_read(struct dlog_reader *rb, struct dlog_record *recs, size_t max,
                 break; /* the reassembly buffer is reused by the next large record */
         }
         if (n > 0) {
-            for (size_t i = 0; i < n; i++)
-                if (recs[i].flags & (1u << 31)) {
-                    recs[i].payload = (const uint8_t *)r->proj.p + (uintptr_t)recs[i].payload;
-                    recs[i].flags = 0;
-                }
+            transform_finish(recs, n, &r->proj);
             return (int)n;
         }
         if (rv < 0)

@@ -190,12 +190,29 @@ static int cut_below(struct meta_stream *ms, uint32_t keep, uint64_t **dropped)
     return (int)keep;
 }
 
+/*
+ * Store ms with its sealed segments below index keep cut out, then delete
+ * their data. Clears ms. Returns how many were deleted, or an error
+ * (DLOG_ECONFLICT when the record changed: load it again and retry).
+ */
+static int commit_cut(struct embedded *e, struct meta_stream *ms, uint32_t keep)
+{
+    uint64_t *dropped;
+    int n = cut_below(ms, keep, &dropped);
+    int rv = n < 0 ? n : e->meta->update(e->meta, ms);
+    uint64_t id = ms->id;
+    meta_stream_clear(ms);
+    if (rv == 0)
+        drop_segments(e, id, dropped, n);
+    free(dropped);
+    return rv != 0 ? rv : n;
+}
+
 int emb_truncate(struct dlog_ns *ns, const char *name, struct dlog_dlsn dlsn)
 {
     struct embedded *e = embedded_of(ns);
     for (int tries = 0; tries < CAS_RETRIES; tries++) {
         struct meta_stream ms;
-        uint64_t *dropped;
         int rv = stream_load(e, name, &ms, ns->errmsg);
         if (rv != 0)
             return rv;
@@ -214,20 +231,14 @@ int emb_truncate(struct dlog_ns *ns, const char *name, struct dlog_dlsn dlsn)
         uint32_t keep = 0;
         while (keep + 1 < ms.nseg && ms.segs[keep].seq < dlsn.seg)
             keep++;
-        int n = cut_below(&ms, keep, &dropped);
-        rv = n < 0 ? n : e->meta->update(e->meta, &ms);
-        uint64_t id = ms.id;
-        meta_stream_clear(&ms);
-        if (rv == DLOG_ECONFLICT) {
-            free(dropped);
+        rv = commit_cut(e, &ms, keep);
+        if (rv == DLOG_ECONFLICT)
             continue;
-        }
-        if (rv == 0)
-            drop_segments(e, id, dropped, n);
-        free(dropped);
-        if (rv != 0)
+        if (rv < 0) {
             errmsg_printf(ns->errmsg, "truncate '%s': %s", name, e->meta->errmsg);
-        return rv;
+            return rv;
+        }
+        return 0;
     }
     return DLOG_ECONFLICT;
 }
@@ -236,7 +247,6 @@ int stream_retain(struct embedded *e, const char *name, char *errmsg)
 {
     for (int tries = 0; tries < CAS_RETRIES; tries++) {
         struct meta_stream ms;
-        uint64_t *dropped;
         int rv = stream_load(e, name, &ms, errmsg);
         if (rv != 0)
             return rv;
@@ -262,22 +272,12 @@ int stream_retain(struct embedded *e, const char *name, char *errmsg)
             meta_stream_clear(&ms);
             return 0;
         }
-        int n = cut_below(&ms, keep, &dropped);
-        rv = n < 0 ? n : e->meta->update(e->meta, &ms);
-        uint64_t id = ms.id;
-        meta_stream_clear(&ms);
-        if (rv == DLOG_ECONFLICT) {
-            free(dropped);
+        rv = commit_cut(e, &ms, keep);
+        if (rv == DLOG_ECONFLICT)
             continue;
-        }
-        if (rv == 0)
-            drop_segments(e, id, dropped, n);
-        free(dropped);
-        if (rv != 0) {
+        if (rv < 0)
             errmsg_printf(errmsg, "retention '%s': %s", name, e->meta->errmsg);
-            return rv;
-        }
-        return n;
+        return rv;
     }
     return DLOG_ECONFLICT;
 }
