@@ -64,7 +64,7 @@ struct dlog_dlsn {
 };
 
 #define DLOG_DLSN_HEAD ((struct dlog_dlsn){0, 0, 0})
-#define DLOG_DLSN_MAX ((struct dlog_dlsn){UINT64_MAX, UINT64_MAX, UINT32_MAX})
+#define DLOG_DLSN_MAX  ((struct dlog_dlsn){UINT64_MAX, UINT64_MAX, UINT32_MAX})
 /* Room for "seg/entry/slot" with a terminating NUL. */
 #define DLOG_DLSN_STRLEN 64
 
@@ -91,7 +91,7 @@ struct dlog_record {
     const void *key; /* may be NULL when key_len is 0 */
     size_t key_len;
     uint64_t txid;
-    uint32_t flags; /* reserved, 0 */
+    uint32_t flags;        /* reserved, 0 */
     struct dlog_dlsn dlsn; /* set on read and in write results */
 };
 
@@ -168,21 +168,21 @@ enum dlog_compression {
     DLOG_COMPRESS_ZSTD = 2,
 };
 
-#define DLOG_ENTRY_MAX (1024 * 1024) /* bytes of records in one entry */
+#define DLOG_ENTRY_MAX          (1024 * 1024) /* bytes of records in one entry */
 #define DLOG_RECORD_MAX_DEFAULT (64ULL * 1024 * 1024)
-#define DLOG_RECORD_MAX_LIMIT (1024ULL * 1024 * 1024)
+#define DLOG_RECORD_MAX_LIMIT   (1024ULL * 1024 * 1024)
 
 #define DLOG_STREAM_CONFIG_VERSION 1
 struct dlog_stream_config {
-    uint32_t version;              /* DLOG_STREAM_CONFIG_VERSION */
-    uint64_t segment_max_bytes;    /* roll after this many bytes; default 256 MiB */
-    uint64_t segment_max_age_ms;   /* roll after this age; 0 = never (default) */
-    uint64_t segment_max_records;  /* roll after this many records; 0 = never */
-    uint64_t retention_age_ms;     /* delete sealed segments older; 0 = keep */
-    uint64_t retention_bytes;      /* keep at most this many bytes; 0 = no limit */
-    uint32_t compression;          /* enum dlog_compression */
-    uint64_t max_record_bytes;     /* default 64 MiB, at most 1 GiB */
-    int auto_txid;                 /* 1: dlog assigns txids 1, 2, 3, ... */
+    uint32_t version;             /* DLOG_STREAM_CONFIG_VERSION */
+    uint64_t segment_max_bytes;   /* roll after this many bytes; default 256 MiB */
+    uint64_t segment_max_age_ms;  /* roll after this age; 0 = never (default) */
+    uint64_t segment_max_records; /* roll after this many records; 0 = never */
+    uint64_t retention_age_ms;    /* delete sealed segments older; 0 = keep */
+    uint64_t retention_bytes;     /* keep at most this many bytes; 0 = no limit */
+    uint32_t compression;         /* enum dlog_compression */
+    uint64_t max_record_bytes;    /* default 64 MiB, at most 1 GiB */
+    int auto_txid;                /* 1: dlog assigns txids 1, 2, 3, ... */
 };
 void dlog_stream_config_init(struct dlog_stream_config *c);
 
@@ -205,30 +205,30 @@ enum dlog_segment_state {
 
 struct dlog_segment_info {
     uint64_t seq;
-    int state;                /* enum dlog_segment_state */
-    uint64_t epoch;           /* the epoch of the writer that opened it */
-    struct dlog_dlsn first;   /* first record (meaningless when records == 0) */
-    struct dlog_dlsn last;    /* last record */
+    int state;              /* enum dlog_segment_state */
+    uint64_t epoch;         /* the epoch of the writer that opened it */
+    struct dlog_dlsn first; /* first record (meaningless when records == 0) */
+    struct dlog_dlsn last;  /* last record */
     uint64_t first_txid;
     uint64_t last_txid;
     uint64_t records;
     uint64_t entries;
-    uint64_t bytes;           /* stored entry bytes */
-    uint64_t created_ms;      /* wall clock */
-    uint64_t sealed_ms;       /* wall clock, 0 while open */
+    uint64_t bytes;      /* stored entry bytes */
+    uint64_t created_ms; /* wall clock */
+    uint64_t sealed_ms;  /* wall clock, 0 while open */
 };
 
 struct dlog_stream_info {
     char name[DLOG_STREAM_NAME_MAX + 1];
     uint64_t id;
     struct dlog_stream_config config;
-    uint64_t epoch;              /* current writer epoch */
-    struct dlog_dlsn truncated;  /* reads below this get DLOG_ETRUNCATED */
-    struct dlog_dlsn first;      /* first readable record (if records > 0) */
-    struct dlog_dlsn last;       /* last record (if records > 0) */
+    uint64_t epoch;             /* current writer epoch */
+    struct dlog_dlsn truncated; /* reads below this get DLOG_ETRUNCATED */
+    struct dlog_dlsn first;     /* first readable record (if records > 0) */
+    struct dlog_dlsn last;      /* last record (if records > 0) */
     uint64_t last_txid;
-    uint64_t records;            /* records in live segments */
-    uint64_t bytes;              /* bytes in live segments */
+    uint64_t records; /* records in live segments */
+    uint64_t bytes;   /* bytes in live segments */
     uint64_t created_ms;
     size_t nsegments;
     struct dlog_segment_info *segments; /* ascending by seq */
@@ -271,11 +271,11 @@ enum dlog_writer_mode {
 
 #define DLOG_WRITER_OPTIONS_VERSION 2
 struct dlog_writer_options {
-    uint32_t version;           /* DLOG_WRITER_OPTIONS_VERSION */
-    int mode;                   /* enum dlog_writer_mode */
-    uint32_t linger_us;         /* wait up to this long to fill an entry; default 500 */
-    size_t batch_bytes;         /* flush at once when this much is pending; default 1 MiB */
-    size_t max_pending_bytes;   /* dlog_write blocks above this; default 64 MiB */
+    uint32_t version;         /* DLOG_WRITER_OPTIONS_VERSION */
+    int mode;                 /* enum dlog_writer_mode */
+    uint32_t linger_us;       /* wait up to this long to fill an entry; default 500 */
+    size_t batch_bytes;       /* flush at once when this much is pending; default 1 MiB */
+    size_t max_pending_bytes; /* dlog_write blocks above this; default 64 MiB */
     /*
      * Version 2. dlog:// only (other backends ignore it): 0 (default) for
      * none; otherwise this writer's writes are exactly-once on the server.
@@ -402,7 +402,8 @@ struct dlog_dlsn dlog_reader_position(struct dlog_reader *r);
  * (stream deleted). The records' memory is valid until the next read call on
  * this reader or its close. A reader is used by one thread at a time.
  */
-int dlog_read(struct dlog_reader *r, struct dlog_record *recs, size_t max, int timeout_ms);
+int dlog_read(struct dlog_reader *r, struct dlog_record *recs, size_t max,
+              int timeout_ms);
 /* dlog_read of one record: returns 1 or an error. */
 int dlog_read_next(struct dlog_reader *r, struct dlog_record *rec, int timeout_ms);
 

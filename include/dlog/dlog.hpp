@@ -24,10 +24,12 @@
 
 #include <dlog/dlog.h>
 
-namespace dlog {
+namespace dlog
+{
 
 // An error from the library: code() is the dlog_err value.
-class Error : public std::runtime_error {
+class Error : public std::runtime_error
+{
   public:
     Error(int code, const std::string &what)
         : std::runtime_error(what + ": " + dlog_strerror(code)), code_(code)
@@ -40,11 +42,13 @@ class Error : public std::runtime_error {
     int code_;
 };
 
-namespace detail {
+namespace detail
+{
 inline void check(int rv, const char *what, const char *msg)
 {
     if (rv < 0)
-        throw Error(rv, std::string(what) + (msg && *msg ? std::string(" (") + msg + ")" : ""));
+        throw Error(rv, std::string(what) +
+                            (msg && *msg ? std::string(" (") + msg + ")" : ""));
 }
 } // namespace detail
 
@@ -81,10 +85,19 @@ struct Dlsn {
         char buf[DLOG_DLSN_STRLEN];
         return dlog_dlsn_format(d, buf, sizeof buf);
     }
-    friend bool operator==(const Dlsn &a, const Dlsn &b) { return dlog_dlsn_cmp(a.d, b.d) == 0; }
+    friend bool operator==(const Dlsn &a, const Dlsn &b)
+    {
+        return dlog_dlsn_cmp(a.d, b.d) == 0;
+    }
     friend bool operator!=(const Dlsn &a, const Dlsn &b) { return !(a == b); }
-    friend bool operator<(const Dlsn &a, const Dlsn &b) { return dlog_dlsn_cmp(a.d, b.d) < 0; }
-    friend bool operator<=(const Dlsn &a, const Dlsn &b) { return dlog_dlsn_cmp(a.d, b.d) <= 0; }
+    friend bool operator<(const Dlsn &a, const Dlsn &b)
+    {
+        return dlog_dlsn_cmp(a.d, b.d) < 0;
+    }
+    friend bool operator<=(const Dlsn &a, const Dlsn &b)
+    {
+        return dlog_dlsn_cmp(a.d, b.d) <= 0;
+    }
     friend bool operator>(const Dlsn &a, const Dlsn &b) { return b < a; }
     friend bool operator>=(const Dlsn &a, const Dlsn &b) { return b <= a; }
 };
@@ -98,7 +111,8 @@ struct Record {
     Dlsn dlsn;
 };
 
-class Writer {
+class Writer
+{
   public:
     Writer() = default;
     explicit Writer(dlog_writer *w) : w_(w) {}
@@ -142,7 +156,10 @@ class Writer {
                       dlog_writer_errmsg(w_));
         return at;
     }
-    void flush() { detail::check(dlog_writer_flush(w_), "flush", dlog_writer_errmsg(w_)); }
+    void flush()
+    {
+        detail::check(dlog_writer_flush(w_), "flush", dlog_writer_errmsg(w_));
+    }
     uint64_t epoch() const { return dlog_writer_epoch(w_); }
     dlog_writer *get() const noexcept { return w_; }
 
@@ -164,11 +181,15 @@ class Writer {
     dlog_writer *w_ = nullptr;
 };
 
-class Reader {
+class Reader
+{
   public:
     Reader() = default;
     explicit Reader(dlog_reader *r) : r_(r) {}
-    Reader(Reader &&o) noexcept : r_(std::exchange(o.r_, nullptr)), buf_(std::move(o.buf_)) {}
+    Reader(Reader &&o) noexcept
+        : r_(std::exchange(o.r_, nullptr)), buf_(std::move(o.buf_))
+    {
+    }
     Reader &operator=(Reader &&o) noexcept
     {
         if (this != &o) {
@@ -197,8 +218,9 @@ class Reader {
             const dlog_record &c = buf_[static_cast<size_t>(i)];
             Record r;
             r.payload = std::string_view(static_cast<const char *>(c.payload), c.len);
-            r.key = c.key_len ? std::string_view(static_cast<const char *>(c.key), c.key_len)
-                              : std::string_view();
+            r.key = c.key_len
+                        ? std::string_view(static_cast<const char *>(c.key), c.key_len)
+                        : std::string_view();
             r.txid = c.txid;
             r.dlsn = c.dlsn;
             out.push_back(r);
@@ -252,12 +274,14 @@ struct Start {
     }
 };
 
-class Namespace {
+class Namespace
+{
   public:
     explicit Namespace(const std::string &uri, const dlog_options *opts = nullptr)
     {
         char err[DLOG_ERRMSG_LEN] = "";
-        detail::check(dlog_open(uri.c_str(), opts, &ns_, err), ("open " + uri).c_str(), err);
+        detail::check(dlog_open(uri.c_str(), opts, &ns_, err), ("open " + uri).c_str(),
+                      err);
     }
     Namespace(Namespace &&o) noexcept : ns_(std::exchange(o.ns_, nullptr)) {}
     Namespace &operator=(Namespace &&o) noexcept
@@ -284,13 +308,15 @@ class Namespace {
     }
     void delete_stream(const std::string &name)
     {
-        detail::check(dlog_stream_delete(ns_, name.c_str()), "delete stream", dlog_errmsg(ns_));
+        detail::check(dlog_stream_delete(ns_, name.c_str()), "delete stream",
+                      dlog_errmsg(ns_));
     }
     std::vector<std::string> streams()
     {
         char **names = nullptr;
         size_t n = 0;
-        detail::check(dlog_stream_list(ns_, &names, &n), "list streams", dlog_errmsg(ns_));
+        detail::check(dlog_stream_list(ns_, &names, &n), "list streams",
+                      dlog_errmsg(ns_));
         std::vector<std::string> out(names, names + n);
         dlog_stream_list_free(names);
         return out;

@@ -15,7 +15,7 @@ struct doorbell {
     uint32_t *word; /* the counter, in the mapping or in `local` */
     void *map;      /* shared mapping, or NULL */
     size_t maplen;
-    int shared;     /* 1: FUTEX_* without the private flag */
+    int shared; /* 1: FUTEX_* without the private flag */
     uint32_t local;
 };
 

@@ -45,25 +45,26 @@ struct config {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: dlogd --role local --data DIR [options]\n"
-            "\n"
-            "Serves a dlog namespace over the wire protocol (docs/protocol.md).\n"
-            "\n"
-            "  --role ROLE          local (metadata + segments + proxy in one process);\n"
-            "                       node, proxy and broker come with cluster mode\n"
-            "  --data DIR           the namespace's directory (created if missing)\n"
-            "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7000; port 0\n"
-            "                       picks a free one). Only loopback unless told otherwise\n"
-            "  --config FILE        INI file with the same keys (role, data, listen,\n"
-            "                       pid-file, log-level, max-frame); flags win\n"
-            "  --pid-file FILE      write the process id to FILE, removed at exit\n"
-            "  --log-level LEVEL    debug, info, warn (default) or error; or DLOG_LOG\n"
-            "  --max-frame BYTES    largest frame accepted (default 70 MiB)\n"
-            "  -h, --help           this help\n"
-            "  -V, --version        the version\n"
-            "\n"
-            "On start it prints \"dlogd: listening on HOST:PORT\" on stdout.\n");
+    fprintf(
+        f,
+        "usage: dlogd --role local --data DIR [options]\n"
+        "\n"
+        "Serves a dlog namespace over the wire protocol (docs/protocol.md).\n"
+        "\n"
+        "  --role ROLE          local (metadata + segments + proxy in one process);\n"
+        "                       node, proxy and broker come with cluster mode\n"
+        "  --data DIR           the namespace's directory (created if missing)\n"
+        "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7000; port 0\n"
+        "                       picks a free one). Only loopback unless told otherwise\n"
+        "  --config FILE        INI file with the same keys (role, data, listen,\n"
+        "                       pid-file, log-level, max-frame); flags win\n"
+        "  --pid-file FILE      write the process id to FILE, removed at exit\n"
+        "  --log-level LEVEL    debug, info, warn (default) or error; or DLOG_LOG\n"
+        "  --max-frame BYTES    largest frame accepted (default 70 MiB)\n"
+        "  -h, --help           this help\n"
+        "  -V, --version        the version\n"
+        "\n"
+        "On start it prints \"dlogd: listening on HOST:PORT\" on stdout.\n");
 }
 
 static int set_key(struct config *c, const char *key, const char *value)
@@ -147,7 +148,8 @@ static int run(const struct config *c)
     snprintf(uri, sizeof uri, "file:%s", c->data);
     rv = dlog_open(uri, &o, &s.ns, errmsg);
     if (rv != 0) {
-        fprintf(stderr, "dlogd: cannot open %s: %s (%s)\n", uri, dlog_strerror(rv), errmsg);
+        fprintf(stderr, "dlogd: cannot open %s: %s (%s)\n", uri, dlog_strerror(rv),
+                errmsg);
         uv_loop_close(&s.loop);
         return 1;
     }
@@ -196,26 +198,51 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     memset(&flags, 0, sizeof flags);
     static const struct option longopts[] = {
-        {"role", required_argument, NULL, 'r'},    {"data", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},  {"config", required_argument, NULL, 'c'},
-        {"pid-file", required_argument, NULL, 'p'}, {"log-level", required_argument, NULL, 'L'},
-        {"max-frame", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+        {"role", required_argument, NULL, 'r'},
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'},
+        {"pid-file", required_argument, NULL, 'p'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"max-frame", required_argument, NULL, 'm'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
         const char *key = NULL;
         switch (opt) {
-        case 'r': key = "role"; break;
-        case 'd': key = "data"; break;
-        case 'l': key = "listen"; break;
-        case 'p': key = "pid-file"; break;
-        case 'L': key = "log-level"; break;
-        case 'm': key = "max-frame"; break;
-        case 'c': config_file = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("dlogd %s\n", dlog_version()); return 0;
-        default: usage(stderr); return 2;
+        case 'r':
+            key = "role";
+            break;
+        case 'd':
+            key = "data";
+            break;
+        case 'l':
+            key = "listen";
+            break;
+        case 'p':
+            key = "pid-file";
+            break;
+        case 'L':
+            key = "log-level";
+            break;
+        case 'm':
+            key = "max-frame";
+            break;
+        case 'c':
+            config_file = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("dlogd %s\n", dlog_version());
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
         if (key != NULL && set_key(&flags, key, optarg) != 0) {
             fprintf(stderr, "dlogd: --%s: bad value '%s'\n", key, optarg);
@@ -235,13 +262,14 @@ int main(int argc, char **argv)
             if (rv < 0)
                 fprintf(stderr, "dlogd: cannot read config file %s\n", config_file);
             else
-                fprintf(stderr, "dlogd: config file %s: error on line %d\n", config_file, rv);
+                fprintf(stderr, "dlogd: config file %s: error on line %d\n", config_file,
+                        rv);
             return 2;
         }
     }
     /* Flags win over the file. */
-#define OVERRIDE(field)                                                                \
-    if (flags.field[0] != '\0')                                                        \
+#define OVERRIDE(field)                                                                  \
+    if (flags.field[0] != '\0')                                                          \
     memcpy(c.field, flags.field, sizeof c.field)
     OVERRIDE(role);
     OVERRIDE(data);
@@ -262,10 +290,13 @@ int main(int argc, char **argv)
     if (strcmp(c.role, "local") != 0) {
         if (strcmp(c.role, "node") == 0 || strcmp(c.role, "proxy") == 0 ||
             strcmp(c.role, "broker") == 0)
-            fprintf(stderr, "dlogd: role '%s' needs cluster mode, which this build does not "
-                            "have yet; use --role local\n", c.role);
+            fprintf(stderr,
+                    "dlogd: role '%s' needs cluster mode, which this build does not "
+                    "have yet; use --role local\n",
+                    c.role);
         else
-            fprintf(stderr, "dlogd: unknown role '%s' (local, node, proxy, broker)\n", c.role);
+            fprintf(stderr, "dlogd: unknown role '%s' (local, node, proxy, broker)\n",
+                    c.role);
         return 2;
     }
     if (c.data[0] == '\0') {

@@ -68,13 +68,13 @@ int dlog_stream_name_valid(const char *name)
     return strstr(name, "..") == NULL && strstr(name, "//") == NULL;
 }
 
-#define CHECK_NAME(ns, name)                                                           \
-    do {                                                                               \
-        if (!dlog_stream_name_valid(name)) {                                           \
-            errmsg_printf((ns)->errmsg, "invalid stream name '%.64s'",                 \
-                          (name) ? (name) : "(null)");                                 \
-            return DLOG_ENAME;                                                         \
-        }                                                                              \
+#define CHECK_NAME(ns, name)                                                             \
+    do {                                                                                 \
+        if (!dlog_stream_name_valid(name)) {                                             \
+            errmsg_printf((ns)->errmsg, "invalid stream name '%.64s'",                   \
+                          (name) ? (name) : "(null)");                                   \
+            return DLOG_ENAME;                                                           \
+        }                                                                                \
     } while (0)
 
 int dlog_open(const char *uri, const struct dlog_options *opts, struct dlog_ns **out,
@@ -257,7 +257,8 @@ void dlog_stream_list_free(char **names)
     free(names);
 }
 
-int dlog_stream_describe(struct dlog_ns *ns, const char *name, struct dlog_stream_info **info)
+int dlog_stream_describe(struct dlog_ns *ns, const char *name,
+                         struct dlog_stream_info **info)
 {
     CHECK_NAME(ns, name);
     if (info == NULL)

@@ -35,9 +35,9 @@ struct dlog_writer {
 struct dlog_reader {
     struct dlog_ns *ns;
     char errmsg[DLOG_ERRMSG_SIZE];
-    struct dlog_dlsn pos; /* next position */
+    struct dlog_dlsn pos;          /* next position */
     struct dlog_read_req *pending; /* async read in flight */
-    struct dlog_reader *next; /* in ns->readers */
+    struct dlog_reader *next;      /* in ns->readers */
 };
 
 /* Register and unregister handles in their namespace (api.c). */

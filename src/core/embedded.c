@@ -139,7 +139,8 @@ static int open_file_stores(const char *dir, struct dlog_ns *ns, struct embedded
         rv = meta_lmdb_open(path, 0, &sh->meta, errmsg);
         if (rv == 0) {
             snprintf(path, sizeof path, "%s/data", real);
-            rv = seg_lmdb_open(path, ns->opts.map_size, ns->opts.no_sync, &sh->seg, errmsg);
+            rv = seg_lmdb_open(path, ns->opts.map_size, ns->opts.no_sync, &sh->seg,
+                               errmsg);
             if (rv != 0)
                 sh->meta->close(sh->meta);
         }
@@ -185,16 +186,22 @@ int embedded_open(const char *uri, struct dlog_ns *ns, char *errmsg)
             goto err;
         }
         for (int i = 0; i < 3; i++) {
-            snprintf(path, sizeof path, i == 0 ? "%s" : i == 1 ? "%s/meta" : "%s/data", dir);
+            snprintf(path, sizeof path,
+                     i == 0   ? "%s"
+                     : i == 1 ? "%s/meta"
+                              : "%s/data",
+                     dir);
             if (ensure_dir(path) != 0) {
-                errmsg_printf(errmsg, "cannot create directory %s: %s", path, strerror(errno));
+                errmsg_printf(errmsg, "cannot create directory %s: %s", path,
+                              strerror(errno));
                 rv = errno == ENOSPC ? DLOG_ENOSPC : DLOG_ENOTDIR;
                 goto err;
             }
         }
         rv = open_file_stores(dir, ns, e, errmsg);
     } else {
-        errmsg_printf(errmsg, "unrecognised namespace URI '%.100s' (use mem:, file:DIR)", uri);
+        errmsg_printf(errmsg, "unrecognised namespace URI '%.100s' (use mem:, file:DIR)",
+                      uri);
         rv = DLOG_EURI;
     }
     if (rv == 0)

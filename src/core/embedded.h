@@ -49,7 +49,8 @@ int stream_bump_epoch(struct embedded *e, const char *name, uint64_t *epoch,
 int stream_retain(struct embedded *e, const char *name, char *errmsg);
 
 /* stream.c: the admin part of the backend vtable. */
-int emb_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_config *cfg);
+int emb_create(struct dlog_ns *ns, const char *name,
+               const struct dlog_stream_config *cfg);
 int emb_delete(struct dlog_ns *ns, const char *name);
 int emb_list(struct dlog_ns *ns, char ***names, size_t *count);
 int emb_describe(struct dlog_ns *ns, const char *name, struct dlog_stream_info **out);

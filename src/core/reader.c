@@ -35,7 +35,7 @@ struct ereader {
     struct embedded *e;
     char name[DLOG_STREAM_NAME_MAX + 1];
     struct dlog_reader_options opts;
-    uint8_t *prefix; /* copy of opts.key_prefix */
+    uint8_t *prefix;       /* copy of opts.key_prefix */
     struct meta_stream ms; /* cached stream record */
     /* fetch state */
     uint64_t fseg;   /* segment being fetched */
@@ -57,7 +57,7 @@ struct ereader {
     uint64_t rtotal, rtxid;
     struct dlog_dlsn rdlsn;
     struct dlog_buf proj;
-    uint64_t skip_txid; /* DLOG_START_TXID: skip records below */
+    uint64_t skip_txid;         /* DLOG_START_TXID: skip records below */
     struct dlog_dlsn skip_dlsn; /* skip records below (start position) */
 };
 
@@ -93,8 +93,8 @@ static int truncated(struct ereader *r, struct dlog_dlsn at)
 {
     char a[DLOG_DLSN_STRLEN], t[DLOG_DLSN_STRLEN];
     errmsg_printf(r->base.errmsg, "position %s is below the truncation point %s of '%s'",
-                  dlog_dlsn_format(at, a, sizeof a), dlog_dlsn_format(r->ms.trunc, t, sizeof t),
-                  r->name);
+                  dlog_dlsn_format(at, a, sizeof a),
+                  dlog_dlsn_format(r->ms.trunc, t, sizeof t), r->name);
     return DLOG_ETRUNCATED;
 }
 
@@ -110,8 +110,8 @@ static int refill(struct ereader *r)
     r->scratch_used = 0;
     for (int hops = 0; hops < 1000; hops++) {
         struct dlog_dlsn at = {r->fseg, r->fentry, 0};
-        if (dlog_dlsn_cmp(at, r->ms.trunc) < 0 && !(r->ms.trunc.seg == at.seg &&
-                                                      r->ms.trunc.entry == at.entry))
+        if (dlog_dlsn_cmp(at, r->ms.trunc) < 0 &&
+            !(r->ms.trunc.seg == at.seg && r->ms.trunc.entry == at.entry))
             return truncated(r, at);
         struct meta_segment *g = meta_stream_find(&r->ms, r->fseg);
         if (g == NULL) {
@@ -275,7 +275,8 @@ static int next_record(struct ereader *r, struct dlog_record *rec, size_t have)
         struct entry_hdr h;
         if (entry_parse_hdr(r->batch.p + f->off, f->len, &h) != 0) {
             errmsg_printf(r->base.errmsg, "corrupt entry %llu/%llu in '%s'",
-                          (unsigned long long)r->fseg, (unsigned long long)f->id, r->name);
+                          (unsigned long long)r->fseg, (unsigned long long)f->id,
+                          r->name);
             return DLOG_ECORRUPT;
         }
         /* A fragment run that does not continue is dropped (writer died). */
@@ -285,7 +286,8 @@ static int next_record(struct ereader *r, struct dlog_record *rec, size_t have)
         }
         if ((h.flags & ENTRY_F_COMPRESS_MASK) && r->scratch_used && have > 0)
             return NR_STOP;
-        if (r->skip_txid > 0 && h.last_txid < r->skip_txid && !(h.flags & ENTRY_F_FRAGMENT)) {
+        if (r->skip_txid > 0 && h.last_txid < r->skip_txid &&
+            !(h.flags & ENTRY_F_FRAGMENT)) {
             r->ients++;
             r->base.pos = (struct dlog_dlsn){r->fseg, f->id + 1, 0};
             continue;
@@ -331,7 +333,8 @@ int ereader_read(struct dlog_reader *rb, struct dlog_record *recs, size_t max,
                 if (prv != 0)
                     return prv;
             }
-            int whole = rec->payload == r->reasm.p && r->reasm.len > 0 && rec->len == r->reasm.len;
+            int whole = rec->payload == r->reasm.p && r->reasm.len > 0 &&
+                        rec->len == r->reasm.len;
             n++;
             if (whole)
                 break; /* the reassembly buffer is reused by the next large record */

@@ -287,8 +287,7 @@ int emb_retention(struct dlog_ns *ns, const char *name)
     return stream_retain(embedded_of(ns), name, ns->errmsg);
 }
 
-int emb_create(struct dlog_ns *ns, const char *name,
-                      const struct dlog_stream_config *cfg)
+int emb_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_config *cfg)
 {
     struct embedded *e = embedded_of(ns);
     struct meta_stream ms;
@@ -352,7 +351,8 @@ int emb_describe(struct dlog_ns *ns, const char *name, struct dlog_stream_info *
     if (rv != 0)
         return rv;
     struct dlog_stream_info *info = calloc(1, sizeof *info);
-    if (info == NULL || (info->segments = calloc(ms.nseg, sizeof *info->segments)) == NULL) {
+    if (info == NULL ||
+        (info->segments = calloc(ms.nseg, sizeof *info->segments)) == NULL) {
         free(info);
         meta_stream_clear(&ms);
         return DLOG_ENOMEM;
@@ -404,4 +404,3 @@ int emb_describe(struct dlog_ns *ns, const char *name, struct dlog_stream_info *
     *out = info;
     return 0;
 }
-

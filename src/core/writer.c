@@ -50,7 +50,7 @@ struct ewriter {
     uint64_t stream_id;
     struct dlog_stream_config cfg;
     struct dlog_writer_options opts;
-    uint64_t seg; /* current open segment; flush thread only after open */
+    uint64_t seg;            /* current open segment; flush thread only after open */
     struct seg_info seginfo; /* its state as of our last append */
     pthread_t thread;
     pthread_mutex_t mu;
@@ -130,7 +130,8 @@ static int add_record(struct ewriter *w, struct batch *b, const struct dlog_reco
     size_t rs = entry_record_size(r->key_len, r->len, 0);
     if (rs <= DLOG_ENTRY_MAX) {
         struct wentry *we = b->nents ? &b->ents[b->nents - 1] : NULL;
-        if (we == NULL || we->eflags != 0 || entry_builder_raw(&we->b) + rs > w->entry_max ||
+        if (we == NULL || we->eflags != 0 ||
+            entry_builder_raw(&we->b) + rs > w->entry_max ||
             (w->cfg.segment_max_records > 0 && we->b.count >= w->cfg.segment_max_records))
             we = batch_push(b, 0);
         if (we == NULL)
@@ -156,9 +157,9 @@ static int add_record(struct ewriter *w, struct batch *b, const struct dlog_reco
             *ent = b->nents - 1;
             *slot = 0;
         }
-        int rv = entry_builder_add(&we->b, rf, autotx ? 0 : r->txid,
-                                   first ? r->key : NULL, first ? r->key_len : 0,
-                                   p + off, chunk, r->len);
+        int rv =
+            entry_builder_add(&we->b, rf, autotx ? 0 : r->txid, first ? r->key : NULL,
+                              first ? r->key_len : 0, p + off, chunk, r->len);
         if (rv != 0)
             return rv;
         off += chunk;
@@ -174,7 +175,8 @@ int ewriter_write(struct dlog_writer *wb, struct dlog_write_req *req,
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++) {
         if (recs[i].len + recs[i].key_len > w->cfg.max_record_bytes) {
-            errmsg_printf(wb->errmsg, "record of %zu bytes exceeds the stream's maximum of %llu",
+            errmsg_printf(wb->errmsg,
+                          "record of %zu bytes exceeds the stream's maximum of %llu",
                           recs[i].len + recs[i].key_len,
                           (unsigned long long)w->cfg.max_record_bytes);
             return DLOG_ETOOBIG;
@@ -192,7 +194,8 @@ int ewriter_write(struct dlog_writer *wb, struct dlog_write_req *req,
         uint64_t last = w->last_txid;
         for (size_t i = 0; i < n && rv == 0; i++) {
             if (recs[i].txid < last) {
-                errmsg_printf(wb->errmsg, "txid %llu is below the writer's last txid %llu",
+                errmsg_printf(wb->errmsg,
+                              "txid %llu is below the writer's last txid %llu",
                               (unsigned long long)recs[i].txid, (unsigned long long)last);
                 rv = DLOG_ETXID;
             }
@@ -430,8 +433,9 @@ done:
 static int batch_ready(struct ewriter *w, uint64_t now)
 {
     struct batch *b = w->cur;
-    return b->nreq > 0 && (b->bytes >= w->opts.batch_bytes || w->flush_req || w->closing ||
-                           now >= b->first_ns + (uint64_t)w->opts.linger_us * NS_PER_US);
+    return b->nreq > 0 &&
+           (b->bytes >= w->opts.batch_bytes || w->flush_req || w->closing ||
+            now >= b->first_ns + (uint64_t)w->opts.linger_us * NS_PER_US);
 }
 
 static void *flush_main(void *arg)
@@ -447,8 +451,8 @@ static void *flush_main(void *arg)
                 pthread_cond_wait(&w->cv_work, &w->mu);
             } else {
                 struct timespec ts;
-                clock_abs_timespec(w->cur->first_ns + (uint64_t)w->opts.linger_us * NS_PER_US,
-                                   &ts);
+                clock_abs_timespec(
+                    w->cur->first_ns + (uint64_t)w->opts.linger_us * NS_PER_US, &ts);
                 pthread_cond_timedwait(&w->cv_work, &w->mu, &ts);
             }
             continue;
@@ -571,7 +575,8 @@ int ewriter_open(struct dlog_ns *ns, const char *stream,
     /* Small segments get small entries, so rolls land near their limit. */
     w->entry_max = DLOG_ENTRY_MAX;
     if (w->cfg.segment_max_bytes < 2 * DLOG_ENTRY_MAX)
-        w->entry_max = w->cfg.segment_max_bytes / 2 > 256 ? w->cfg.segment_max_bytes / 2 : 256;
+        w->entry_max =
+            w->cfg.segment_max_bytes / 2 > 256 ? w->cfg.segment_max_bytes / 2 : 256;
     if (opts->mode == DLOG_WRITER_EXCLUSIVE)
         rv = stream_bump_epoch(e, stream, &w->base.epoch, &w->seg, ns->errmsg);
     else

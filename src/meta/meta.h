@@ -24,13 +24,13 @@
 
 struct meta_segment {
     uint64_t seq;
-    uint32_t state;        /* enum dlog_segment_state */
-    uint64_t epoch;        /* epoch of the writer that opened it */
-    uint64_t entries;      /* when sealed: entries 0 .. entries-1 */
-    uint64_t records;      /* when sealed */
-    uint64_t bytes;        /* when sealed */
-    uint64_t first_txid;   /* when sealed */
-    uint64_t last_txid;    /* when sealed; when open, the stream's last txid at open */
+    uint32_t state;      /* enum dlog_segment_state */
+    uint64_t epoch;      /* epoch of the writer that opened it */
+    uint64_t entries;    /* when sealed: entries 0 .. entries-1 */
+    uint64_t records;    /* when sealed */
+    uint64_t bytes;      /* when sealed */
+    uint64_t first_txid; /* when sealed */
+    uint64_t last_txid;  /* when sealed; when open, the stream's last txid at open */
     uint64_t created_ms;
     uint64_t sealed_ms;
 };

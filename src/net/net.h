@@ -26,7 +26,7 @@
 #define NET_FRAME_MAX_DEFAULT (70u * 1024 * 1024)
 /* Stop reading from a peer while this much output waits for it. */
 #define NET_OUTQ_HIGH (16u * 1024 * 1024)
-#define NET_OUTQ_LOW (4u * 1024 * 1024)
+#define NET_OUTQ_LOW  (4u * 1024 * 1024)
 
 struct net_conn;
 
@@ -52,7 +52,7 @@ struct net_conn {
     int reading;
     int paused; /* by backpressure */
     /* output: frames queued in one loop iteration go out in one writev */
-    size_t outq; /* bytes queued and not yet written */
+    size_t outq;     /* bytes queued and not yet written */
     uv_idle_t flush; /* idle: also keeps the next poll from blocking */
     int flush_init, flush_active;
     struct rbuf **pend;

@@ -21,9 +21,9 @@
 #include "net/net.h"
 #include "wire/wire.h"
 
-#define READERS_PER_CONN 4
+#define READERS_PER_CONN   4
 #define READER_FETCH_BYTES (1024 * 1024)
-#define READ_MAX_BYTES (8u * 1024 * 1024)
+#define READ_MAX_BYTES     (8u * 1024 * 1024)
 
 struct pwriter {
     char stream[DLOG_STREAM_NAME_MAX + 1];
@@ -197,8 +197,8 @@ static struct pwriter *find_writer(struct proxy *p, const char *stream, uint64_t
 }
 
 /* Open a writer (shared or exclusive) and remember it under its epoch. */
-static int open_writer(struct proxy *p, const char *stream, int mode, struct pwriter **out,
-                       char *errmsg)
+static int open_writer(struct proxy *p, const char *stream, int mode,
+                       struct pwriter **out, char *errmsg)
 {
     struct dlog_writer_options o;
     struct dlog_writer *w;
@@ -347,8 +347,9 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
         if (w->epoch != wm->epoch) {
             send_error(c, m->type, m->request_id,
                        w->epoch > wm->epoch ? DLOG_EFENCED : DLOG_EINVAL,
-                       w->epoch > wm->epoch ? "writer fenced: a newer writer owns the stream"
-                                            : "unknown epoch");
+                       w->epoch > wm->epoch
+                           ? "writer fenced: a newer writer owns the stream"
+                           : "unknown epoch");
             return;
         }
     }
@@ -382,8 +383,8 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
                 c->refs++;
                 return;
             }
-            send_write_rep(c, m->request_id, r->status, &r->first, &r->last, r->first_txid,
-                           1, dlog_strerror(r->status));
+            send_write_rep(c, m->request_id, r->status, &r->first, &r->last,
+                           r->first_txid, 1, dlog_strerror(r->status));
             return;
         }
         if (pr == NULL) {
@@ -484,9 +485,9 @@ static int min_txid_filter(void *arg, const struct dlog_record *rec)
     return rec->txid >= pr->min_txid;
 }
 
-static int open_reader(struct pconn *c, const char *stream, const struct dlog_reader_options *o,
-                       const void *prefix, size_t prefix_len, uint64_t min_txid,
-                       struct preader **out)
+static int open_reader(struct pconn *c, const char *stream,
+                       const struct dlog_reader_options *o, const void *prefix,
+                       size_t prefix_len, uint64_t min_txid, struct preader **out)
 {
     /* Evict the least recently used idle reader past the limit. */
     if (c->nreaders >= READERS_PER_CONN) {
@@ -719,7 +720,8 @@ static void handle_admin(struct pconn *c, const struct wire_msg *m)
         size_t first = 0, limit = m->u.describe.max_segments;
         if (limit == 0)
             limit = WIRE_MAX_SEGMENTS;
-        while (first < info->nsegments && info->segments[first].seq <= m->u.describe.seg_after)
+        while (first < info->nsegments &&
+               info->segments[first].seq <= m->u.describe.seg_after)
             first++;
         size_t n = info->nsegments - first < limit ? info->nsegments - first : limit;
         rep.u.describe_rep.info = *info;
@@ -841,7 +843,8 @@ static void on_frame(struct net_conn *nc, const uint8_t *frame, size_t len)
     } else if (rv < 0) {
         log_debug("proxy", "%s: bad frame: %s", nc->peer, errmsg);
         if (m.request_id != 0) {
-            send_error(c, m.type, m.request_id, rv == DLOG_ENOMEM ? rv : DLOG_EPROTO, errmsg);
+            send_error(c, m.type, m.request_id, rv == DLOG_ENOMEM ? rv : DLOG_EPROTO,
+                       errmsg);
         } else {
             send_error(c, WIRE_ERROR, 0, DLOG_EPROTO, errmsg);
             net_conn_close_when_sent(nc);

@@ -51,7 +51,8 @@ int entry_builder_add(struct entry_builder *b, uint32_t rflags, uint64_t txid,
 {
     int rv;
     if (b->buf.len == 0) {
-        rv = bytes_reserve(&b->buf, ENTRY_HDR_SIZE + entry_record_size(key_len, len, rflags));
+        rv = bytes_reserve(&b->buf,
+                           ENTRY_HDR_SIZE + entry_record_size(key_len, len, rflags));
         if (rv != 0)
             return rv;
         memset(b->buf.p, 0, ENTRY_HDR_SIZE);
@@ -96,7 +97,8 @@ static void write_hdr(uint8_t *p, uint8_t flags, uint32_t count, uint32_t stored
 }
 
 /* Compress src into dst (after a header gap); returns stored size or 0. */
-static size_t compress_into(int compression, const uint8_t *src, size_t n, struct bytes *dst)
+static size_t compress_into(int compression, const uint8_t *src, size_t n,
+                            struct bytes *dst)
 {
     size_t bound = compression == DLOG_COMPRESS_LZ4 ? (size_t)LZ4_compressBound((int)n)
                                                     : ZSTD_compressBound(n);

@@ -38,15 +38,15 @@
 
 #include "base/buf.h"
 
-#define ENTRY_MAGIC 0x444C
-#define ENTRY_FORMAT 1
-#define ENTRY_HDR_SIZE 40
+#define ENTRY_MAGIC           0x444C
+#define ENTRY_FORMAT          1
+#define ENTRY_HDR_SIZE        40
 #define ENTRY_F_COMPRESS_MASK 0x03
-#define ENTRY_F_FRAGMENT 0x04
-#define ENTRY_F_CONT 0x08
+#define ENTRY_F_FRAGMENT      0x04
+#define ENTRY_F_CONT          0x08
 
 #define REC_F_FRAG_FIRST 0x01
-#define REC_F_FRAG_LAST 0x02
+#define REC_F_FRAG_LAST  0x02
 
 /* Largest stored entry: a full records section plus header and slack. */
 #define ENTRY_MAX_STORED (1024 * 1024 + 64 * 1024)

@@ -27,11 +27,11 @@
 struct seg_info {
     uint64_t fence_epoch; /* appends below this epoch get DLOG_EFENCED */
     int sealed;
-    uint64_t next_entry;  /* entries are 0 .. next_entry-1 */
+    uint64_t next_entry; /* entries are 0 .. next_entry-1 */
     uint64_t records;
     uint64_t bytes;
-    uint64_t first_txid;  /* 0 while empty */
-    uint64_t last_txid;   /* of the stream so far (carried from the previous segment) */
+    uint64_t first_txid; /* 0 while empty */
+    uint64_t last_txid;  /* of the stream so far (carried from the previous segment) */
     uint64_t created_ms;
     /* Position of the last record: the last entry that is not a
      * continuation fragment, and its last slot. Meaningless while empty. */
@@ -48,9 +48,9 @@ struct seg_append {
     int n;
     uint32_t flags;
     /* results */
-    uint64_t first_entry;   /* the id given to entries[0]; the rest follow */
-    uint64_t first_txid;    /* txid of the first record (after auto assignment) */
-    struct seg_info info;   /* the segment's state after the append */
+    uint64_t first_entry; /* the id given to entries[0]; the rest follow */
+    uint64_t first_txid;  /* txid of the first record (after auto assignment) */
+    struct seg_info info; /* the segment's state after the append */
 };
 
 /* Visit one stored entry; return 0 to go on, non-zero to stop. */

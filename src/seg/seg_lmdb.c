@@ -115,23 +115,23 @@ static int put_info(MDB_txn *txn, struct seg_lmdb *l, uint64_t stream, uint64_t 
 }
 
 /* Runs fn inside a write txn; commits on 0, aborts otherwise. */
-#define WITH_WRITE_TXN(s, l, txn, what, body)                                          \
-    do {                                                                               \
-        int rc_ = mdb_txn_begin((l)->env, NULL, 0, &(txn));                            \
-        if (rc_ != 0)                                                                  \
-            return lmdb_err((s), rc_, what);                                           \
-        int rv_ = (body);                                                              \
-        if (rv_ > 0) {                                                                 \
-            mdb_txn_abort(txn);                                                        \
-            return lmdb_err((s), rv_, what);                                           \
-        }                                                                              \
-        if (rv_ < 0) {                                                                 \
-            mdb_txn_abort(txn);                                                        \
-            return rv_;                                                                \
-        }                                                                              \
-        rc_ = mdb_txn_commit(txn);                                                     \
-        if (rc_ != 0)                                                                  \
-            return lmdb_err((s), rc_, what);                                           \
+#define WITH_WRITE_TXN(s, l, txn, what, body)                                            \
+    do {                                                                                 \
+        int rc_ = mdb_txn_begin((l)->env, NULL, 0, &(txn));                              \
+        if (rc_ != 0)                                                                    \
+            return lmdb_err((s), rc_, what);                                             \
+        int rv_ = (body);                                                                \
+        if (rv_ > 0) {                                                                   \
+            mdb_txn_abort(txn);                                                          \
+            return lmdb_err((s), rv_, what);                                             \
+        }                                                                                \
+        if (rv_ < 0) {                                                                   \
+            mdb_txn_abort(txn);                                                          \
+            return rv_;                                                                  \
+        }                                                                                \
+        rc_ = mdb_txn_commit(txn);                                                       \
+        if (rc_ != 0)                                                                    \
+            return lmdb_err((s), rc_, what);                                             \
     } while (0)
 
 static int do_open(MDB_txn *txn, struct seg_lmdb *l, uint64_t stream, uint64_t seq,
@@ -159,8 +159,8 @@ static int sl_open(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq, uint64
     return 0;
 }
 
-static int check_writable(struct dlog_seg_ops *s, const struct seg_info *i, uint64_t epoch,
-                          uint64_t stream, uint64_t seq)
+static int check_writable(struct dlog_seg_ops *s, const struct seg_info *i,
+                          uint64_t epoch, uint64_t stream, uint64_t seq)
 {
     if (i->sealed) {
         errmsg_printf(s->errmsg, "segment %llu of stream %llu is sealed",

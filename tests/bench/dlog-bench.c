@@ -903,8 +903,9 @@ static void report(const struct bench *b, struct result *res)
         printf(",\"write_p50_us\":%.1f,\"write_p99_us\":%.1f", us(res->write_p50),
                us(res->write_p99));
     if (res->have_vis)
-        printf(",\"visible_p50_us\":%.1f,\"visible_p99_us\":%.1f,\"visible_p999_us\":%.1f",
-               us(res->vis_p50), us(res->vis_p99), us(res->vis_p999));
+        printf(
+            ",\"visible_p50_us\":%.1f,\"visible_p99_us\":%.1f,\"visible_p999_us\":%.1f",
+            us(res->vis_p50), us(res->vis_p99), us(res->vis_p999));
     printf("}\n");
     fflush(stdout);
 }
@@ -1451,9 +1452,10 @@ static int run_tail(struct bench *b)
             next = t_last;
     }
 
-    got_result = read_full(res_pipe[0], &m, sizeof m, TAIL_IDLE_MS + 20000) == 0 &&
-                 m.type == MSG_RESULT &&
-                 read_full(res_pipe[0], seen_ns, b->o.count * sizeof *seen_ns, 20000) == 0;
+    got_result =
+        read_full(res_pipe[0], &m, sizeof m, TAIL_IDLE_MS + 20000) == 0 &&
+        m.type == MSG_RESULT &&
+        read_full(res_pipe[0], seen_ns, b->o.count * sizeof *seen_ns, 20000) == 0;
     if (got_result) {
         /* Visibility: from the acknowledgement (the record is durable) to the
          * other process reading it; the reader may even be first (0). */

@@ -10,14 +10,14 @@
 
 static int passed, failed;
 
-#define EXPECT(cond)                                                                   \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            std::fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);    \
-        }                                                                              \
+#define EXPECT(cond)                                                                     \
+    do {                                                                                 \
+        if (cond) {                                                                      \
+            passed++;                                                                    \
+        } else {                                                                         \
+            failed++;                                                                    \
+            std::fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);      \
+        }                                                                                \
     } while (0)
 
 template <typename F> static int error_of(F &&f)
@@ -45,7 +45,6 @@ static void run(const std::string &uri)
     };
     EXPECT(has("cpp/events")); // the namespace may hold other tests' streams
 
-
     dlog::Writer w = ns.writer("cpp/events");
     std::string s = "string payload";
     std::vector<unsigned char> v = {1, 2, 3, 0, 5};
@@ -64,7 +63,8 @@ static void run(const std::string &uri)
     auto recs = r.read(100, 0);
     EXPECT(recs.size() == 6);
     if (recs.size() == 6) {
-        EXPECT(recs[0].payload == "view payload" && recs[0].key == "k1" && recs[0].txid == 1);
+        EXPECT(recs[0].payload == "view payload" && recs[0].key == "k1" &&
+               recs[0].txid == 1);
         EXPECT(recs[0].dlsn == d1);
         EXPECT(recs[1].payload == s);
         EXPECT(recs[2].payload == std::string_view("\x01\x02\x03\x00\x05", 5));

@@ -40,16 +40,16 @@ static pid_t server_pid;
 static int passed, failed;
 static uint64_t next_id = 1;
 
-#define CHECK(cond, ...)                                                               \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            passed++;                                                                  \
-        } else {                                                                       \
-            failed++;                                                                  \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
-            fprintf(stderr, __VA_ARGS__);                                              \
-            fprintf(stderr, "\n");                                                     \
-        }                                                                              \
+#define CHECK(cond, ...)                                                                 \
+    do {                                                                                 \
+        if (cond) {                                                                      \
+            passed++;                                                                    \
+        } else {                                                                         \
+            failed++;                                                                    \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                         \
+            fprintf(stderr, __VA_ARGS__);                                                \
+            fprintf(stderr, "\n");                                                       \
+        }                                                                                \
     } while (0)
 
 static int dial(void)
@@ -252,7 +252,8 @@ static void check_malformed(void)
     static const uint8_t garbage[] = {0, 0, 0, 5, 0xc1, 0xc1, 0xff, 0x00, 0x12};
     static const uint8_t not_array[] = {0, 0, 0, 1, 0x2a};
     /* [1, 0x10, 7, "not a map or array body"] : a STREAM_CREATE whose body is a string */
-    static const uint8_t bad_body[] = {0, 0, 0, 8, 0x94, 0x01, 0x10, 0x07, 0xa3, 'a', 'b', 'c'};
+    static const uint8_t bad_body[] = {0,    0,    0,    8,   0x94, 0x01,
+                                       0x10, 0x07, 0xa3, 'a', 'b',  'c'};
     /* [9, 0x02, 8, [1]] : version 9 */
     static const uint8_t bad_version[] = {0, 0, 0, 6, 0x94, 0x09, 0x02, 0x08, 0x91, 0x01};
     /* [1, 0x3f, 9, []] : unknown type */
@@ -262,8 +263,9 @@ static void check_malformed(void)
 
     int fd = dial();
     CHECK(fd >= 0 && hello(fd) == 0, "connect and hello");
-    CHECK(send_all(fd, bad_body, sizeof bad_body) == 0 && recv_msg(fd, &r, &buf, 5000) == 0 &&
-              r.request_id == 7 && r.status == DLOG_EPROTO,
+    CHECK(send_all(fd, bad_body, sizeof bad_body) == 0 &&
+              recv_msg(fd, &r, &buf, 5000) == 0 && r.request_id == 7 &&
+              r.status == DLOG_EPROTO,
           "a malformed body gets DLOG_EPROTO for its request id");
     wire_msg_free(&r), free(buf);
     CHECK(send_all(fd, bad_version, sizeof bad_version) == 0 &&
@@ -287,8 +289,8 @@ static void check_malformed(void)
     CHECK(call(fd, &m, &r, &buf) == 0 && r.u.ping.nonce == 42, "ping after errors");
     wire_msg_free(&r), free(buf);
     /* Garbage without a readable request id: an ERROR, then the server closes. */
-    CHECK(send_all(fd, garbage, sizeof garbage) == 0 && recv_msg(fd, &r, &buf, 5000) == 0 &&
-              r.status == DLOG_EPROTO,
+    CHECK(send_all(fd, garbage, sizeof garbage) == 0 &&
+              recv_msg(fd, &r, &buf, 5000) == 0 && r.status == DLOG_EPROTO,
           "garbage gets a connection-level error");
     wire_msg_free(&r), free(buf);
     char c;
@@ -301,7 +303,8 @@ static void check_malformed(void)
           "a frame that is not an array is refused");
     wire_msg_free(&r), free(buf);
     close(fd);
-    CHECK(healthy() == 0 && server_alive(), "the server serves others after malformed frames");
+    CHECK(healthy() == 0 && server_alive(),
+          "the server serves others after malformed frames");
 }
 
 static void check_oversized(void)
@@ -314,7 +317,8 @@ static void check_oversized(void)
     int closed = poll(&pfd, 1, 5000) == 1 && recv(fd, &c, 1, 0) <= 0;
     CHECK(closed, "an oversized frame closes that connection");
     close(fd);
-    CHECK(healthy() == 0 && server_alive(), "the server serves others after an oversized frame");
+    CHECK(healthy() == 0 && server_alive(),
+          "the server serves others after an oversized frame");
 }
 
 /* Many READs of a stream with 1 MiB records, and never read the replies. */
@@ -341,7 +345,8 @@ static void check_slow_reader(void)
     char *payload = malloc(big);
     memset(payload, 'x', big);
     for (int i = 0; i < 8; i++) {
-        struct dlog_record rec = {.payload = payload, .len = big, .txid = (uint64_t)i + 1};
+        struct dlog_record rec = {
+            .payload = payload, .len = big, .txid = (uint64_t)i + 1};
         memset(&m, 0, sizeof m);
         m.type = WIRE_WRITE;
         m.u.write.stream = stream;
@@ -374,12 +379,13 @@ static void check_slow_reader(void)
     }
     CHECK(healthy() == 0, "others are served while one client does not read");
     long after = server_rss_kb();
-    fprintf(stderr, "  slow reader: %d requests sent, server RSS %ld kB -> %ld kB\n", sent,
-            before, after);
+    fprintf(stderr, "  slow reader: %d requests sent, server RSS %ld kB -> %ld kB\n",
+            sent, before, after);
     CHECK(after > 0 && after - before < 400 * 1024,
           "server memory stays bounded (grew %ld kB)", after - before);
     close(fd);
-    CHECK(healthy() == 0 && server_alive(), "the server serves others after the slow client");
+    CHECK(healthy() == 0 && server_alive(),
+          "the server serves others after the slow client");
 }
 
 static void check_many_connections(int n)
@@ -454,7 +460,8 @@ static void check_killed_client(void)
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
     }
-    CHECK(healthy() == 0 && server_alive(), "the server serves after clients were killed");
+    CHECK(healthy() == 0 && server_alive(),
+          "the server serves after clients were killed");
 }
 
 int main(int argc, char **argv)
@@ -467,7 +474,9 @@ int main(int argc, char **argv)
     port = atoi(argv[2]);
     server_pid = (pid_t)atol(argv[3]);
     signal(SIGPIPE, SIG_IGN);
-    int conns = getenv("SERVER_TEST_CONNECTIONS") ? atoi(getenv("SERVER_TEST_CONNECTIONS")) : 1000;
+    int conns = getenv("SERVER_TEST_CONNECTIONS")
+                    ? atoi(getenv("SERVER_TEST_CONNECTIONS"))
+                    : 1000;
 
     CHECK(healthy() == 0, "a healthy client is served");
     check_malformed();

@@ -10,7 +10,8 @@
 int main(void)
 {
     Suite *(*const suites[])(void) = {
-        err_suite, buf_suite, clock_suite, crc32c_suite, hist_suite, log_suite, stores_suite,
+        err_suite,  buf_suite, clock_suite,  crc32c_suite,
+        hist_suite, log_suite, stores_suite,
     };
     SRunner *sr = srunner_create(NULL);
     int failed;
