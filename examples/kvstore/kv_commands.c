@@ -622,9 +622,9 @@ static const struct kv_command table[] = {
      "Atomically creates or modifies the string values of "
      "one or more keys.",
      "string", "write denyoom", 1, -1, 2,
+     /* shown as "key value [key value ...]" */
      ARGS({"key", "key", NULL, 0}, {"value", "string", NULL, 0},
-          {"key", "key", NULL, KV_ARG_OPT},
-          {"value", "string", NULL, KV_ARG_OPT | KV_ARG_MULTI})},
+          {"key value", "string", NULL, KV_ARG_OPT | KV_ARG_MULTI})},
     {"ping", -1, KV_LOCAL, cmd_ping, "Returns the server's liveliness response.",
      "connection", "fast", 0, 0, 0, ARGS({"message", "string", NULL, KV_ARG_OPT})},
     {"quit", -1, KV_LOCAL, cmd_quit, "Closes the connection.", "connection",
