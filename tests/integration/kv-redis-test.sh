@@ -48,7 +48,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-NS="file:$tmp/ns"
+# KV_TEST_URI runs the replicas against another namespace, e.g. a dlogd.
+NS=${KV_TEST_URI:-file:$tmp/ns}
 STREAM=kv
 
 # start_replica I [EXTRA...]: starts replica I on a port the kernel picks
