@@ -433,7 +433,11 @@ struct dlog_read_req {
 int dlog_read_async(struct dlog_reader *r, struct dlog_read_req *req,
                     struct dlog_record *recs, size_t max, int timeout_ms,
                     dlog_read_cb cb);
-/* Closes the reader. An async read in flight completes with DLOG_ECANCELED. */
+/*
+ * Closes the reader. An async read in flight completes with DLOG_ECANCELED,
+ * inside this call: a reader that has used dlog_read_async is closed on the
+ * namespace loop's thread (as is the namespace itself, with dlog_close).
+ */
 void dlog_reader_close(struct dlog_reader *r);
 
 #ifdef __cplusplus
