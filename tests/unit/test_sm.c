@@ -23,7 +23,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +35,8 @@
 #include <unistd.h>
 
 #include <dlog/sm.h>
+
+#include "uri_runner.h"
 
 #define NREG         16
 #define TEST_TIMEOUT 60
@@ -1475,69 +1476,22 @@ static Suite *sm_suite(void)
 
 /* ------------------------------------------------------------------ main */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static void set_uri(const char *uri)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rm_rf(const char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int run_uri(const char *uri)
-{
-    printf("==== test-sm: backend URI %s\n", uri);
-    fflush(stdout);
     snprintf(base_uri, sizeof base_uri, "%s", uri);
-    SRunner *sr = srunner_create(sm_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    int run = srunner_ntests_run(sr);
-    srunner_free(sr);
-    printf("==== test-sm: %s: %d checks, %d failed\n", uri, run, failed);
-    fflush(stdout);
-    return failed;
 }
 
 int main(void)
 {
-    const char *env = getenv("DLOG_TEST_URIS");
     const char *t = getenv("TMPDIR");
-    char *list = strdup(env != NULL && env[0] != '\0' ? env : "mem: file:");
-    int failed = 0, runs = 0;
-    if (list == NULL)
-        return 1;
+    static const uri_suite_fn suites[] = {sm_suite};
     snprintf(tmp_base, sizeof tmp_base, "%s/dlog-sm-XXXXXX",
              t != NULL && strlen(t) < 100 ? t : "/tmp");
     if (mkdtemp(tmp_base) == NULL) {
         perror("mkdtemp");
-        free(list);
         return 1;
     }
-    for (char *save = NULL, *tok = strtok_r(list, " \t\n", &save); tok != NULL;
-         tok = strtok_r(NULL, " \t\n", &save)) {
-        char uri[4096];
-        if (strcmp(tok, "file:") == 0) {
-            snprintf(uri, sizeof uri, "file:%s/ns", tmp_base);
-            mkdir(uri + 5, 0700);
-        } else {
-            snprintf(uri, sizeof uri, "%s", tok);
-            if (strncmp(uri, "file:", 5) == 0)
-                mkdir(uri + 5, 0700); /* may exist */
-        }
-        failed += run_uri(uri);
-        runs++;
-    }
-    rm_rf(tmp_base);
-    free(list);
-    if (runs == 0) {
-        fprintf(stderr, "test-sm: DLOG_TEST_URIS names no backend\n");
-        return 1;
-    }
-    return failed == 0 ? 0 : 1;
+    int rv = uri_runner_main("test-sm", set_uri, suites, 1);
+    uri_runner_rm_rf(tmp_base);
+    return rv;
 }
