@@ -62,7 +62,29 @@ struct meta_segment *meta_stream_find(struct meta_stream *s, uint64_t seq);
 int meta_stream_encode(const struct meta_stream *s, struct bytes *out);
 int meta_stream_decode(const void *p, size_t len, struct meta_stream *s);
 
-#define META_OPS_VERSION 1
+/*
+ * Small keyed values beside the streams (version 2 of the interface):
+ * namespace settings ("ns/limits"), rate-limit demand reports and grants
+ * ("rl/..."), coordinator leases. Keys are 1..META_KEY_MAX bytes of text
+ * without NUL; values at most META_VALUE_MAX bytes. Every key carries a
+ * version (1 when created, +1 per put), and every put is a compare-and-set.
+ */
+#define META_KEY_MAX   256
+#define META_VALUE_MAX (64 * 1024)
+/* kv_put's expected version: the key must not exist yet. */
+#define META_KV_CREATE 0
+/* kv_put's and kv_remove's expected version: whatever is stored. */
+#define META_KV_ANY UINT64_MAX
+
+/* One key of a kv_list answer; key and value are owned by the list. */
+struct meta_kv {
+    char *key;
+    struct bytes value;
+    uint64_t version;
+};
+void meta_kv_list_free(struct meta_kv *items, size_t n);
+
+#define META_OPS_VERSION 2
 struct dlog_meta_ops {
     uint32_t version;
     void *impl;
@@ -81,6 +103,34 @@ struct dlog_meta_ops {
     /* Delete if the stored version equals version (0: any). */
     int (*remove)(struct dlog_meta_ops *m, const char *name, uint64_t version);
     void (*close)(struct dlog_meta_ops *m);
+
+    /* Version 2. */
+
+    /* The value of key into *value (bytes_init'ed by the caller, who frees
+     * it) and its version into *version (may be NULL). DLOG_ENOTFOUND. */
+    int (*kv_get)(struct dlog_meta_ops *m, const char *key, struct bytes *value,
+                  uint64_t *version);
+    /* Compare-and-set: *version is the version expected (META_KV_CREATE,
+     * META_KV_ANY or a stored version); on success it becomes the new one.
+     * DLOG_ECONFLICT (the stored version differs, or the key exists for
+     * META_KV_CREATE), DLOG_ENOTFOUND (expected a version, found nothing),
+     * DLOG_EINVAL (bad key, value too large). */
+    int (*kv_put)(struct dlog_meta_ops *m, const char *key, const void *value, size_t len,
+                  uint64_t *version);
+    /* Deletes key if its version equals version (META_KV_ANY: any).
+     * DLOG_ENOTFOUND, DLOG_ECONFLICT. */
+    int (*kv_remove)(struct dlog_meta_ops *m, const char *key, uint64_t version);
+    /* Every key starting with prefix ("" for all), in byte order, into an
+     * array the caller frees with meta_kv_list_free. */
+    int (*kv_list)(struct dlog_meta_ops *m, const char *prefix, struct meta_kv **items,
+                   size_t *count);
+    /*
+     * The store's revision: a counter that grows on every successful change
+     * (streams and keys). Watching is comparing revisions: a caller that
+     * remembers the revision it last read state at and finds a larger one
+     * re-reads. Cheap enough to call every few milliseconds.
+     */
+    int (*revision)(struct dlog_meta_ops *m, uint64_t *rev);
 };
 
 int meta_mem_open(struct dlog_meta_ops **out);

@@ -5,6 +5,8 @@
  *
  *   "streams"   stream name (no NUL) -> meta_stream_encode() bytes
  *   "counters"  "next_id"            -> u64be, the id the next stream gets
+ *               "revision"           -> u64be, bumped by every change
+ *   "kv"        key (no NUL)         -> u64be version, then the value
  *
  * Several processes may open the same DIR at once. No lock of our own is
  * needed between them: every operation is one LMDB transaction, and LMDB
@@ -27,6 +29,7 @@
  * Open each DIR once per process and share the handle.
  */
 #include "meta/meta.h"
+#include "meta/meta_kv.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -40,12 +43,14 @@
 #define DEFAULT_MAP_SIZE (1ULL << 30)  /* 1 GiB */
 #define MAX_MAP_SIZE     (64ULL << 30) /* 64 GiB */
 #define NEXT_ID_KEY      "next_id"
+#define REVISION_KEY     "revision"
 
 struct lm {
     struct dlog_meta_ops ops; /* first: ops->impl points back here */
     MDB_env *env;
     MDB_dbi streams;
     MDB_dbi counters;
+    MDB_dbi kv;
     /* Read-held during every transaction; write-held to adopt a new map size. */
     pthread_rwlock_t resize;
     pthread_mutex_t errmu; /* guards ops.errmsg */
@@ -183,6 +188,36 @@ static int put_stream(struct lm *l, MDB_txn *txn, const struct meta_stream *s,
     return 0;
 }
 
+/* Reads the revision counter inside txn (0 when absent). */
+static int get_rev(struct lm *l, MDB_txn *txn, uint64_t *rev)
+{
+    MDB_val k = {sizeof REVISION_KEY - 1, REVISION_KEY}, v;
+    int rc = mdb_get(txn, l->counters, &k, &v);
+
+    *rev = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc == 0 && v.mv_size == 8)
+        *rev = get_u64be(v.mv_data);
+    return rc;
+}
+
+/* Bumps the revision counter inside write txn: an MDB error code or 0. */
+static int bump_rev(struct lm *l, MDB_txn *txn)
+{
+    MDB_val k = {sizeof REVISION_KEY - 1, REVISION_KEY}, v;
+    uint8_t buf[8];
+    uint64_t rev;
+    int rc = get_rev(l, txn, &rev);
+
+    if (rc != 0)
+        return rc;
+    put_u64be(buf, rev + 1);
+    v.mv_size = sizeof buf;
+    v.mv_data = buf;
+    return mdb_put(txn, l->counters, &k, &v, 0);
+}
+
 static int lm_create(struct dlog_meta_ops *m, struct meta_stream *s)
 {
     struct lm *l = m->impl;
@@ -222,6 +257,8 @@ static int lm_create(struct dlog_meta_ops *m, struct meta_stream *s)
     v.mv_size = sizeof idbuf;
     v.mv_data = idbuf;
     rc = mdb_put(txn, l->counters, &ck, &v, 0);
+    if (rc == 0)
+        rc = bump_rev(l, txn);
     if (rc != 0)
         goto abort_mdb;
     rc = txn_commit(l, txn);
@@ -381,6 +418,11 @@ static int lm_update(struct dlog_meta_ops *m, struct meta_stream *s)
     rv = put_stream(l, txn, s, s->id, s->version + 1, "update");
     if (rv != 0)
         goto abort;
+    rc = bump_rev(l, txn);
+    if (rc != 0) {
+        rv = fail_mdb(l, rc, "update", s->name);
+        goto abort;
+    }
     rc = txn_commit(l, txn);
     if (rc != 0)
         return fail_mdb(l, rc, "update: commit", s->name);
@@ -431,6 +473,8 @@ static int lm_remove(struct dlog_meta_ops *m, const char *name, uint64_t version
         }
     }
     rc = mdb_del(txn, l->streams, &k, NULL);
+    if (rc == 0)
+        rc = bump_rev(l, txn);
     if (rc != 0) {
         rv = fail_mdb(l, rc, "remove", name);
         goto abort;
@@ -443,6 +487,267 @@ static int lm_remove(struct dlog_meta_ops *m, const char *name, uint64_t version
 abort:
     txn_abort(l, txn);
     return rv;
+}
+
+static MDB_val kv_key(const char *key)
+{
+    MDB_val k = {strlen(key), (void *)key};
+    return k;
+}
+
+/* Fails with code and "<what> <key>" in errmsg (keys can be longer than names). */
+static int kv_fail(struct lm *l, int code, const char *what, const char *key)
+{
+    pthread_mutex_lock(&l->errmu);
+    errmsg_fail(l->ops.errmsg, code, "%s %.*s", what, META_KEY_MAX,
+                key != NULL ? key : "(null)");
+    pthread_mutex_unlock(&l->errmu);
+    return code;
+}
+
+/* Splits a stored kv value into its version and payload. */
+static int kv_split(const MDB_val *v, uint64_t *version, const void **p, size_t *len)
+{
+    if (v->mv_size < 8)
+        return DLOG_ECORRUPT;
+    *version = get_u64be(v->mv_data);
+    *p = (const uint8_t *)v->mv_data + 8;
+    *len = v->mv_size - 8;
+    return 0;
+}
+
+static int lm_kv_get(struct dlog_meta_ops *m, const char *key, struct bytes *value,
+                     uint64_t *version)
+{
+    struct lm *l = m->impl;
+    MDB_txn *txn;
+    MDB_val k, v;
+    const void *p;
+    size_t len;
+    uint64_t ver;
+    int rc, rv;
+
+    if (!meta_kv_key_ok(key))
+        return kv_fail(l, DLOG_ENOTFOUND, "get key", key);
+    k = kv_key(key);
+    rc = txn_begin(l, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return fail_mdb(l, rc, "get key", NULL);
+    rc = mdb_get(txn, l->kv, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        rv = kv_fail(l, DLOG_ENOTFOUND, "get key", key);
+    } else if (rc != 0) {
+        rv = fail_mdb(l, rc, "get key", NULL);
+    } else if (kv_split(&v, &ver, &p, &len) != 0) {
+        rv = kv_fail(l, DLOG_ECORRUPT, "get key", key);
+    } else {
+        bytes_reset(value);
+        rv = bytes_append(value, p, len);
+        if (rv != 0)
+            rv = kv_fail(l, rv, "get key", key);
+        else if (version != NULL)
+            *version = ver;
+    }
+    txn_abort(l, txn);
+    return rv;
+}
+
+static int lm_kv_put(struct dlog_meta_ops *m, const char *key, const void *value,
+                     size_t len, uint64_t *version)
+{
+    struct lm *l = m->impl;
+    MDB_txn *txn;
+    MDB_val k, v;
+    const void *p;
+    size_t plen;
+    uint64_t stored = 0;
+    int rc, rv, found;
+
+    if (!meta_kv_key_ok(key) || len > META_VALUE_MAX)
+        return kv_fail(l, DLOG_EINVAL, "put: bad key or value too large:", key);
+    k = kv_key(key);
+    rc = txn_begin(l, 0, &txn);
+    if (rc != 0)
+        return fail_mdb(l, rc, "put key", NULL);
+    rc = mdb_get(txn, l->kv, &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        goto abort_mdb;
+    found = rc == 0;
+    if (found && kv_split(&v, &stored, &p, &plen) != 0) {
+        rv = kv_fail(l, DLOG_ECORRUPT, "put key", key);
+        goto abort;
+    }
+    rv = meta_kv_cas_check(found, stored, *version);
+    if (rv != 0) {
+        pthread_mutex_lock(&l->errmu);
+        errmsg_fail(l->ops.errmsg, rv, "put %.*s: stored version %llu, expected %llu",
+                    META_KEY_MAX, key, (unsigned long long)stored,
+                    (unsigned long long)*version);
+        pthread_mutex_unlock(&l->errmu);
+        goto abort;
+    }
+    v.mv_size = 8 + len;
+    v.mv_data = NULL;
+    rc = mdb_put(txn, l->kv, &k, &v, MDB_RESERVE);
+    if (rc != 0)
+        goto abort_mdb;
+    put_u64be(v.mv_data, stored + 1);
+    if (len > 0)
+        memcpy((uint8_t *)v.mv_data + 8, value, len);
+    rc = bump_rev(l, txn);
+    if (rc != 0)
+        goto abort_mdb;
+    rc = txn_commit(l, txn);
+    if (rc != 0)
+        return fail_mdb(l, rc, "put key: commit", NULL);
+    *version = stored + 1;
+    return 0;
+
+abort_mdb:
+    rv = fail_mdb(l, rc, "put key", NULL);
+abort:
+    txn_abort(l, txn);
+    return rv;
+}
+
+static int lm_kv_remove(struct dlog_meta_ops *m, const char *key, uint64_t version)
+{
+    struct lm *l = m->impl;
+    MDB_txn *txn;
+    MDB_val k, v;
+    const void *p;
+    size_t plen;
+    uint64_t stored;
+    int rc, rv;
+
+    if (!meta_kv_key_ok(key))
+        return kv_fail(l, DLOG_ENOTFOUND, "remove key", key);
+    k = kv_key(key);
+    rc = txn_begin(l, 0, &txn);
+    if (rc != 0)
+        return fail_mdb(l, rc, "remove key", NULL);
+    rc = mdb_get(txn, l->kv, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        rv = kv_fail(l, DLOG_ENOTFOUND, "remove key", key);
+        goto abort;
+    }
+    if (rc != 0)
+        goto abort_mdb;
+    if (kv_split(&v, &stored, &p, &plen) != 0) {
+        rv = kv_fail(l, DLOG_ECORRUPT, "remove key", key);
+        goto abort;
+    }
+    if (version != META_KV_ANY && version != stored) {
+        rv = kv_fail(l, DLOG_ECONFLICT, "remove key (version differs)", key);
+        goto abort;
+    }
+    rc = mdb_del(txn, l->kv, &k, NULL);
+    if (rc == 0)
+        rc = bump_rev(l, txn);
+    if (rc != 0)
+        goto abort_mdb;
+    rc = txn_commit(l, txn);
+    if (rc != 0)
+        return fail_mdb(l, rc, "remove key: commit", NULL);
+    return 0;
+
+abort_mdb:
+    rv = fail_mdb(l, rc, "remove key", NULL);
+abort:
+    txn_abort(l, txn);
+    return rv;
+}
+
+static int lm_kv_list(struct dlog_meta_ops *m, const char *prefix, struct meta_kv **items,
+                      size_t *count)
+{
+    struct lm *l = m->impl;
+    struct meta_kv *out = NULL;
+    size_t n = 0, cap = 0, plen;
+    MDB_txn *txn;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    int rc, rv = 0;
+
+    *items = NULL;
+    *count = 0;
+    if (prefix == NULL)
+        prefix = "";
+    plen = strlen(prefix);
+    rc = txn_begin(l, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return fail_mdb(l, rc, "list keys", NULL);
+    rc = mdb_cursor_open(txn, l->kv, &cur);
+    if (rc != 0)
+        goto done;
+    k.mv_size = plen;
+    k.mv_data = (void *)prefix;
+    for (rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+                   : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const void *p;
+        size_t len;
+        struct meta_kv *e;
+
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            struct meta_kv *nv = realloc(out, nc * sizeof *nv);
+            if (nv == NULL) {
+                rv = DLOG_ENOMEM;
+                break;
+            }
+            out = nv;
+            cap = nc;
+        }
+        e = &out[n];
+        bytes_init(&e->value);
+        e->key = malloc(k.mv_size + 1);
+        if (e->key == NULL) {
+            rv = DLOG_ENOMEM;
+            break;
+        }
+        n++;
+        memcpy(e->key, k.mv_data, k.mv_size);
+        e->key[k.mv_size] = '\0';
+        if (kv_split(&v, &e->version, &p, &len) != 0) {
+            rv = DLOG_ECORRUPT;
+            break;
+        }
+        if (bytes_append(&e->value, p, len) != 0) {
+            rv = DLOG_ENOMEM;
+            break;
+        }
+    }
+done:
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    txn_abort(l, txn);
+    if (rv == 0 && rc != 0 && rc != MDB_NOTFOUND)
+        rv = fail_mdb(l, rc, "list keys", NULL);
+    else if (rv != 0)
+        rv = kv_fail(l, rv, "list keys under", prefix);
+    if (rv == 0) {
+        *items = out;
+        *count = n;
+        return 0;
+    }
+    meta_kv_list_free(out, n);
+    return rv;
+}
+
+static int lm_revision(struct dlog_meta_ops *m, uint64_t *rev)
+{
+    struct lm *l = m->impl;
+    MDB_txn *txn;
+    int rc = txn_begin(l, MDB_RDONLY, &txn);
+
+    if (rc != 0)
+        return fail_mdb(l, rc, "revision", NULL);
+    rc = get_rev(l, txn, rev);
+    txn_abort(l, txn);
+    return rc != 0 ? fail_mdb(l, rc, "revision", NULL) : 0;
 }
 
 static void lm_close(struct dlog_meta_ops *m)
@@ -522,7 +827,8 @@ int meta_lmdb_open(const char *dir, uint64_t map_size, struct dlog_meta_ops **ou
     if (rc != 0)
         goto fail_mdb;
     if ((rc = mdb_dbi_open(txn, "streams", MDB_CREATE, &l->streams)) != 0 ||
-        (rc = mdb_dbi_open(txn, "counters", MDB_CREATE, &l->counters)) != 0) {
+        (rc = mdb_dbi_open(txn, "counters", MDB_CREATE, &l->counters)) != 0 ||
+        (rc = mdb_dbi_open(txn, "kv", MDB_CREATE, &l->kv)) != 0) {
         mdb_txn_abort(txn);
         goto fail_mdb;
     }
@@ -538,6 +844,11 @@ int meta_lmdb_open(const char *dir, uint64_t map_size, struct dlog_meta_ops **ou
     l->ops.update = lm_update;
     l->ops.remove = lm_remove;
     l->ops.close = lm_close;
+    l->ops.kv_get = lm_kv_get;
+    l->ops.kv_put = lm_kv_put;
+    l->ops.kv_remove = lm_kv_remove;
+    l->ops.kv_list = lm_kv_list;
+    l->ops.revision = lm_revision;
     *out = &l->ops;
     return 0;
 

@@ -5,6 +5,7 @@
  * m->errmsg. Ids come from a counter starting at 1 and are never reused.
  */
 #include "meta/meta.h"
+#include "meta/meta_kv.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ struct mem {
     struct meta_stream **v; /* sorted by name */
     size_t n, cap;
     uint64_t next_id;
+    struct kvtab kv;
+    uint64_t rev; /* grows on every change */
 };
 
 /* printf arguments for "%.*s" showing a possibly NULL or over-long name. */
@@ -113,6 +116,7 @@ static int mem_create(struct dlog_meta_ops *m, struct meta_stream *s)
     mm->n++;
     s->id = copy->id;
     s->version = 1;
+    mm->rev++;
     rv = 0;
 out:
     pthread_mutex_unlock(&mm->mu);
@@ -213,6 +217,7 @@ static int mem_update(struct dlog_meta_ops *m, struct meta_stream *s)
     free_stream(mm->v[i]);
     mm->v[i] = copy;
     s->version++;
+    mm->rev++;
     rv = 0;
 out:
     pthread_mutex_unlock(&mm->mu);
@@ -238,10 +243,116 @@ static int mem_remove(struct dlog_meta_ops *m, const char *name, uint64_t versio
         free_stream(mm->v[i]);
         memmove(&mm->v[i], &mm->v[i + 1], (mm->n - i - 1) * sizeof mm->v[0]);
         mm->n--;
+        mm->rev++;
         rv = 0;
     }
     pthread_mutex_unlock(&mm->mu);
     return rv;
+}
+
+static int mem_kv_get(struct dlog_meta_ops *m, const char *key, struct bytes *value,
+                      uint64_t *version)
+{
+    struct mem *mm = m->impl;
+    struct meta_kv *e;
+    int rv = 0;
+
+    pthread_mutex_lock(&mm->mu);
+    e = meta_kv_key_ok(key) ? kvtab_find(&mm->kv, key) : NULL;
+    if (e == NULL) {
+        rv = errmsg_fail(m->errmsg, DLOG_ENOTFOUND, "key %.*s", META_KEY_MAX,
+                         key != NULL ? key : "(null)");
+    } else {
+        bytes_reset(value);
+        if (bytes_append(value, e->value.p, e->value.len) != 0)
+            rv = errmsg_fail(m->errmsg, DLOG_ENOMEM, "key %s", key);
+        else if (version != NULL)
+            *version = e->version;
+    }
+    pthread_mutex_unlock(&mm->mu);
+    return rv;
+}
+
+static int mem_kv_put(struct dlog_meta_ops *m, const char *key, const void *value,
+                      size_t len, uint64_t *version)
+{
+    struct mem *mm = m->impl;
+    struct meta_kv *e;
+    uint64_t next;
+    int rv;
+
+    pthread_mutex_lock(&mm->mu);
+    if (!meta_kv_key_ok(key) || len > META_VALUE_MAX) {
+        rv = errmsg_fail(m->errmsg, DLOG_EINVAL, "put: bad key or value over %d bytes",
+                         META_VALUE_MAX);
+        goto out;
+    }
+    e = kvtab_find(&mm->kv, key);
+    rv = meta_kv_cas_check(e != NULL, e != NULL ? e->version : 0, *version);
+    if (rv != 0) {
+        rv = errmsg_fail(m->errmsg, rv, "put %s: stored version %llu, expected %llu", key,
+                         (unsigned long long)(e != NULL ? e->version : 0),
+                         (unsigned long long)*version);
+        goto out;
+    }
+    next = e != NULL ? e->version + 1 : 1;
+    rv = kvtab_set(&mm->kv, key, value, len, next);
+    if (rv != 0) {
+        rv = errmsg_fail(m->errmsg, rv, "put %s", key);
+        goto out;
+    }
+    *version = next;
+    mm->rev++;
+out:
+    pthread_mutex_unlock(&mm->mu);
+    return rv;
+}
+
+static int mem_kv_remove(struct dlog_meta_ops *m, const char *key, uint64_t version)
+{
+    struct mem *mm = m->impl;
+    struct meta_kv *e;
+    int rv = 0;
+
+    pthread_mutex_lock(&mm->mu);
+    e = meta_kv_key_ok(key) ? kvtab_find(&mm->kv, key) : NULL;
+    if (e == NULL) {
+        rv = errmsg_fail(m->errmsg, DLOG_ENOTFOUND, "remove key %.*s", META_KEY_MAX,
+                         key != NULL ? key : "(null)");
+    } else if (version != META_KV_ANY && version != e->version) {
+        rv = errmsg_fail(m->errmsg, DLOG_ECONFLICT,
+                         "remove key %s: stored version %llu, given %llu", key,
+                         (unsigned long long)e->version, (unsigned long long)version);
+    } else {
+        kvtab_del(&mm->kv, key);
+        mm->rev++;
+    }
+    pthread_mutex_unlock(&mm->mu);
+    return rv;
+}
+
+static int mem_kv_list(struct dlog_meta_ops *m, const char *prefix,
+                       struct meta_kv **items, size_t *count)
+{
+    struct mem *mm = m->impl;
+    int rv;
+
+    pthread_mutex_lock(&mm->mu);
+    rv = kvtab_list(&mm->kv, prefix != NULL ? prefix : "", items, count);
+    if (rv != 0)
+        rv = errmsg_fail(m->errmsg, rv, "list keys");
+    pthread_mutex_unlock(&mm->mu);
+    return rv;
+}
+
+static int mem_revision(struct dlog_meta_ops *m, uint64_t *rev)
+{
+    struct mem *mm = m->impl;
+
+    pthread_mutex_lock(&mm->mu);
+    *rev = mm->rev;
+    pthread_mutex_unlock(&mm->mu);
+    return 0;
 }
 
 static void mem_close(struct dlog_meta_ops *m)
@@ -254,6 +365,7 @@ static void mem_close(struct dlog_meta_ops *m)
     for (size_t i = 0; i < mm->n; i++)
         free_stream(mm->v[i]);
     free(mm->v);
+    kvtab_free(&mm->kv);
     pthread_mutex_destroy(&mm->mu);
     free(mm);
 }
@@ -270,6 +382,7 @@ int meta_mem_open(struct dlog_meta_ops **out)
         return DLOG_ENOMEM;
     }
     mm->next_id = 1;
+    kvtab_init(&mm->kv);
     mm->ops.version = META_OPS_VERSION;
     mm->ops.impl = mm;
     mm->ops.create = mem_create;
@@ -278,6 +391,11 @@ int meta_mem_open(struct dlog_meta_ops **out)
     mm->ops.update = mem_update;
     mm->ops.remove = mem_remove;
     mm->ops.close = mem_close;
+    mm->ops.kv_get = mem_kv_get;
+    mm->ops.kv_put = mem_kv_put;
+    mm->ops.kv_remove = mem_kv_remove;
+    mm->ops.kv_list = mem_kv_list;
+    mm->ops.revision = mem_revision;
     *out = &mm->ops;
     return 0;
 }

@@ -585,6 +585,97 @@ START_TEST(test_meta_threads_cas)
 }
 END_TEST
 
+/* Key/value part (version 2): compare-and-set, listing, revisions. */
+START_TEST(test_meta_kv)
+{
+    struct dlog_meta_ops *m;
+    struct meta_kv *items;
+    struct bytes val;
+    struct meta_stream s;
+    uint64_t ver, rev0, rev1;
+    size_t n;
+
+    meta_setup(_i);
+    m = meta_open(_i);
+    ck_assert_uint_ge(m->version, 2);
+    bytes_init(&val);
+    ck_assert_int_eq(m->revision(m, &rev0), 0);
+
+    ck_assert_int_eq(m->kv_get(m, "rl/a", &val, &ver), DLOG_ENOTFOUND);
+    ver = META_KV_CREATE;
+    ck_assert_int_eq(m->kv_put(m, "rl/a", "one", 3, &ver), 0);
+    ck_assert_uint_eq(ver, 1);
+    ver = META_KV_CREATE; /* exists now */
+    ck_assert_int_eq(m->kv_put(m, "rl/a", "two", 3, &ver), DLOG_ECONFLICT);
+    ver = 7; /* wrong version: nothing written */
+    ck_assert_int_eq(m->kv_put(m, "rl/a", "two", 3, &ver), DLOG_ECONFLICT);
+    ver = 3;
+    ck_assert_int_eq(m->kv_put(m, "rl/none", "x", 1, &ver), DLOG_ENOTFOUND);
+    ver = 1;
+    ck_assert_int_eq(m->kv_put(m, "rl/a", "two", 3, &ver), 0);
+    ck_assert_uint_eq(ver, 2);
+    ver = META_KV_ANY;
+    ck_assert_int_eq(m->kv_put(m, "rl/b", "", 0, &ver), 0);
+    ck_assert_uint_eq(ver, 1);
+    ver = META_KV_ANY;
+    ck_assert_int_eq(m->kv_put(m, "ns/limits", "L", 1, &ver), 0);
+
+    ck_assert_int_eq(m->kv_get(m, "rl/a", &val, &ver), 0);
+    ck_assert_uint_eq(ver, 2);
+    ck_assert_uint_eq(val.len, 3);
+    ck_assert_mem_eq(val.p, "two", 3);
+
+    /* Listing by prefix, in byte order. */
+    ck_assert_int_eq(m->kv_list(m, "rl/", &items, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(items[0].key, "rl/a");
+    ck_assert_uint_eq(items[0].version, 2);
+    ck_assert_str_eq(items[1].key, "rl/b");
+    ck_assert_uint_eq(items[1].value.len, 0);
+    meta_kv_list_free(items, n);
+    ck_assert_int_eq(m->kv_list(m, "", &items, &n), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(items[0].key, "ns/limits");
+    meta_kv_list_free(items, n);
+    ck_assert_int_eq(m->kv_list(m, "zz", &items, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    meta_kv_list_free(items, n);
+
+    /* Bad input changes nothing. */
+    char big[META_KEY_MAX + 2];
+    memset(big, 'k', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    ver = META_KV_ANY;
+    ck_assert_int_eq(m->kv_put(m, big, "x", 1, &ver), DLOG_EINVAL);
+    ck_assert_int_eq(m->kv_put(m, "", "x", 1, &ver), DLOG_EINVAL);
+    ck_assert_int_eq(m->kv_put(m, "rl/c", "x", META_VALUE_MAX + 1, &ver), DLOG_EINVAL);
+
+    /* Removal with and without a version. */
+    ck_assert_int_eq(m->kv_remove(m, "rl/a", 1), DLOG_ECONFLICT);
+    ck_assert_int_eq(m->kv_remove(m, "rl/a", 2), 0);
+    ck_assert_int_eq(m->kv_remove(m, "rl/a", META_KV_ANY), DLOG_ENOTFOUND);
+    ck_assert_int_eq(m->kv_remove(m, "rl/b", META_KV_ANY), 0);
+    ck_assert_int_eq(m->kv_get(m, "rl/a", &val, NULL), DLOG_ENOTFOUND);
+
+    /* Every successful change moved the revision: 4 puts, 2 removes. */
+    ck_assert_int_eq(m->revision(m, &rev1), 0);
+    ck_assert_uint_eq(rev1, rev0 + 6);
+    /* Stream changes move it too; a failed one does not. */
+    stream_init(&s, "revs");
+    ck_assert_int_eq(m->create(m, &s), 0);
+    ck_assert_int_eq(m->create(m, &s), DLOG_EEXIST);
+    ck_assert_int_eq(m->update(m, &s), 0);
+    ck_assert_int_eq(m->remove(m, "revs", 0), 0);
+    ck_assert_int_eq(m->revision(m, &rev0), 0);
+    ck_assert_uint_eq(rev0, rev1 + 3);
+    meta_stream_clear(&s);
+
+    bytes_free(&val);
+    m->close(m);
+    meta_teardown(_i);
+}
+END_TEST
+
 /* ------------------------------------------------------- lmdb only */
 
 START_TEST(test_lmdb_reopen)
@@ -606,6 +697,22 @@ START_TEST(test_lmdb_reopen)
     stream_init(&s, "second");
     ck_assert_int_eq(m->create(m, &s), 0);
     ck_assert_uint_eq(s.id, 2); /* the counter survived */
+    {
+        uint64_t ver = META_KV_CREATE, rev;
+        struct bytes val;
+
+        bytes_init(&val);
+        ck_assert_int_eq(m->kv_put(m, "k", "v", 1, &ver), 0);
+        ck_assert_int_eq(m->revision(m, &rev), 0);
+        m->close(m);
+        m = meta_open(1);
+        ck_assert_int_eq(m->kv_get(m, "k", &val, &ver), 0);
+        ck_assert_uint_eq(ver, 1);
+        ck_assert_mem_eq(val.p, "v", 1);
+        ck_assert_int_eq(m->revision(m, &ver), 0);
+        ck_assert_uint_eq(ver, rev); /* kept across a reopen */
+        bytes_free(&val);
+    }
     m->close(m);
     tmpdir_remove();
 }
@@ -1162,6 +1269,7 @@ Suite *stores_suite(void)
     tcase_add_loop_test(tc, test_meta_update_cas, 0, 2);
     tcase_add_loop_test(tc, test_meta_remove, 0, 2);
     tcase_add_loop_test(tc, test_meta_threads_cas, 0, 2);
+    tcase_add_loop_test(tc, test_meta_kv, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("meta_lmdb");
