@@ -172,7 +172,36 @@ enum dlog_compression {
 #define DLOG_RECORD_MAX_DEFAULT (64ULL * 1024 * 1024)
 #define DLOG_RECORD_MAX_LIMIT   (1024ULL * 1024 * 1024)
 
-#define DLOG_STREAM_CONFIG_VERSION 1
+/*
+ * Rate limits and the data-size quota of one stream, or of a whole
+ * namespace (docs/rate-limiting.md). Every field 0 means "no limit".
+ *
+ * Rates are global: when several proxies write one stream (or namespace),
+ * a coordinator divides each rate among them, max-min fairly by demand.
+ * Rate limits are enforced by the proxy (dlogd); an embedded namespace
+ * ("file:", "mem:") stores them but writes without a proxy in the way. The
+ * quota is enforced by every writer, embedded ones included.
+ */
+#define DLOG_LIMITS_VERSION 1
+enum dlog_quota_policy {
+    DLOG_QUOTA_REJECT = 0,   /* a write over the quota fails with DLOG_EQUOTA */
+    DLOG_QUOTA_TRUNCATE = 1, /* the oldest sealed segments are deleted to make room */
+};
+struct dlog_limits {
+    uint32_t version;         /* DLOG_LIMITS_VERSION */
+    uint64_t records_per_sec; /* hard level: above it DLOG_EOVERCAPACITY (or a delay) */
+    uint64_t bytes_per_sec;   /* hard level, payload + key bytes */
+    uint64_t soft_records_per_sec; /* soft level: writes above it are counted */
+    uint64_t soft_bytes_per_sec;
+    uint64_t burst_ms;    /* bucket size as time at the rate; 0 takes the default, 200 */
+    uint64_t max_wait_ms; /* 0: refuse above the hard level; else delay up to this long */
+    uint64_t quota_bytes; /* bytes retained (live segments); 0 = unlimited */
+    uint32_t quota_policy; /* enum dlog_quota_policy */
+};
+#define DLOG_BURST_MS_DEFAULT 200
+void dlog_limits_init(struct dlog_limits *l);
+
+#define DLOG_STREAM_CONFIG_VERSION 2
 struct dlog_stream_config {
     uint32_t version;             /* DLOG_STREAM_CONFIG_VERSION */
     uint64_t segment_max_bytes;   /* roll after this many bytes; default 256 MiB */
@@ -183,6 +212,8 @@ struct dlog_stream_config {
     uint32_t compression;         /* enum dlog_compression */
     uint64_t max_record_bytes;    /* default 64 MiB, at most 1 GiB */
     int auto_txid;                /* 1: dlog assigns txids 1, 2, 3, ... */
+    /* Version 2. */
+    struct dlog_limits limits; /* change later with dlog_limits_set */
 };
 void dlog_stream_config_init(struct dlog_stream_config *c);
 
@@ -257,6 +288,48 @@ int dlog_stream_truncate(struct dlog_ns *ns, const char *name, struct dlog_dlsn 
  * segment rolls). Returns the number of segments deleted.
  */
 int dlog_stream_apply_retention(struct dlog_ns *ns, const char *name);
+
+/* ------------------------------------------------------------------------
+ * Rate limits and quotas
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Sets the limits of stream name, or of the namespace when name is NULL.
+ * Proxies pick the change up within a second, without a restart.
+ * DLOG_EINVAL for a soft level above its hard level or a bad policy.
+ */
+int dlog_limits_set(struct dlog_ns *ns, const char *name, const struct dlog_limits *l);
+/* The limits of stream name, or of the namespace (NULL); all 0 if never set. */
+int dlog_limits_get(struct dlog_ns *ns, const char *name, struct dlog_limits *l);
+
+/* One proxy's view of one limit, as it last reported it. */
+struct dlog_proxy_stats {
+    char proxy[64];          /* the proxy's id */
+    uint64_t age_ms;         /* since its last report */
+    uint64_t share_records;  /* its share of the hard records/s level */
+    uint64_t share_bytes;    /* its share of the hard bytes/s level */
+    uint64_t demand_records; /* records/s offered to it (admitted or not) */
+    uint64_t demand_bytes;   /* bytes/s offered */
+    uint64_t rate_records;   /* records/s admitted */
+    uint64_t rate_bytes;     /* bytes/s admitted */
+    uint64_t admitted;       /* writes admitted since the proxy started */
+    uint64_t rejected;       /* writes refused with DLOG_EOVERCAPACITY */
+    uint64_t delayed;        /* writes admitted after a delay */
+    uint64_t soft_exceeded;  /* writes admitted above the soft level */
+};
+
+/* The limits, usage and per-proxy metrics of a stream (or the namespace). */
+struct dlog_limit_stats {
+    struct dlog_limits limits;
+    uint64_t used_bytes;           /* bytes retained now (the quota's measure) */
+    struct dlog_proxy_stats total; /* sums over the proxies (proxy "total") */
+    size_t nproxies;
+    struct dlog_proxy_stats *proxies;
+};
+/* *out is allocated; free with dlog_limit_stats_free. */
+int dlog_limits_stats(struct dlog_ns *ns, const char *name,
+                      struct dlog_limit_stats **out);
+void dlog_limit_stats_free(struct dlog_limit_stats *s);
 
 /* ------------------------------------------------------------------------
  * Writers

@@ -6,6 +6,7 @@
 #include "config.h"
 #endif
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,36 @@ void dlog_stream_config_init(struct dlog_stream_config *c)
     c->version = DLOG_STREAM_CONFIG_VERSION;
     c->segment_max_bytes = 256ULL * 1024 * 1024;
     c->max_record_bytes = DLOG_RECORD_MAX_DEFAULT;
+}
+
+void dlog_limits_init(struct dlog_limits *l)
+{
+    memset(l, 0, sizeof *l);
+    l->version = DLOG_LIMITS_VERSION;
+}
+
+/* 0, or DLOG_EINVAL with the reason in errmsg. */
+static int limits_check(const struct dlog_limits *l, char *errmsg)
+{
+    if (l->soft_records_per_sec > 0 && l->records_per_sec > 0 &&
+        l->soft_records_per_sec > l->records_per_sec)
+        return errmsg_fail(errmsg, DLOG_EINVAL,
+                           "soft records/s level %llu is above the hard level %llu",
+                           (unsigned long long)l->soft_records_per_sec,
+                           (unsigned long long)l->records_per_sec);
+    if (l->soft_bytes_per_sec > 0 && l->bytes_per_sec > 0 &&
+        l->soft_bytes_per_sec > l->bytes_per_sec)
+        return errmsg_fail(errmsg, DLOG_EINVAL,
+                           "soft bytes/s level %llu is above the hard level %llu",
+                           (unsigned long long)l->soft_bytes_per_sec,
+                           (unsigned long long)l->bytes_per_sec);
+    if (l->quota_policy > DLOG_QUOTA_TRUNCATE)
+        return errmsg_fail(errmsg, DLOG_EINVAL, "unknown quota policy %u",
+                           l->quota_policy);
+    if (l->burst_ms > 3600 * 1000 || l->max_wait_ms > 3600 * 1000)
+        return errmsg_fail(errmsg, DLOG_EINVAL,
+                           "burst_ms and max_wait_ms must be at most an hour");
+    return 0;
 }
 
 void dlog_writer_options_init(struct dlog_writer_options *o)
@@ -220,10 +251,16 @@ int dlog_stream_create(struct dlog_ns *ns, const char *name,
 {
     struct dlog_stream_config def;
     CHECK_NAME(ns, name);
-    if (cfg == NULL) {
-        dlog_stream_config_init(&def);
-        cfg = &def;
-    }
+    dlog_stream_config_init(&def);
+    if (cfg != NULL && cfg->version < 2) /* no limits in a version 1 struct */
+        memcpy(&def, cfg, offsetof(struct dlog_stream_config, limits));
+    else if (cfg != NULL)
+        def = *cfg;
+    def.version = DLOG_STREAM_CONFIG_VERSION;
+    def.limits.version = DLOG_LIMITS_VERSION;
+    cfg = &def;
+    if (limits_check(&cfg->limits, ns->errmsg) != 0)
+        return DLOG_EINVAL;
     if (cfg->max_record_bytes == 0 || cfg->max_record_bytes > DLOG_RECORD_MAX_LIMIT ||
         cfg->compression > DLOG_COMPRESS_ZSTD || cfg->segment_max_bytes == 0) {
         errmsg_printf(ns->errmsg,
@@ -271,6 +308,56 @@ void dlog_stream_info_free(struct dlog_stream_info *info)
     if (info != NULL)
         free(info->segments);
     free(info);
+}
+
+/* ---- limits ---- */
+
+int dlog_limits_set(struct dlog_ns *ns, const char *name, const struct dlog_limits *l)
+{
+    struct dlog_limits v;
+
+    if (name != NULL)
+        CHECK_NAME(ns, name);
+    if (l == NULL)
+        return errmsg_fail(ns->errmsg, DLOG_EINVAL, "limits: NULL");
+    v = *l;
+    v.version = DLOG_LIMITS_VERSION;
+    if (limits_check(&v, ns->errmsg) != 0)
+        return DLOG_EINVAL;
+    if (ns->ops->version < 2 || ns->ops->limits_set == NULL)
+        return errmsg_fail(ns->errmsg, DLOG_ENOTSUP, "this backend has no limits");
+    return ns->ops->limits_set(ns, name, &v);
+}
+
+int dlog_limits_get(struct dlog_ns *ns, const char *name, struct dlog_limits *l)
+{
+    if (name != NULL)
+        CHECK_NAME(ns, name);
+    if (l == NULL)
+        return errmsg_fail(ns->errmsg, DLOG_EINVAL, "limits: NULL");
+    if (ns->ops->version < 2 || ns->ops->limits_get == NULL)
+        return errmsg_fail(ns->errmsg, DLOG_ENOTSUP, "this backend has no limits");
+    dlog_limits_init(l);
+    return ns->ops->limits_get(ns, name, l);
+}
+
+int dlog_limits_stats(struct dlog_ns *ns, const char *name, struct dlog_limit_stats **out)
+{
+    if (name != NULL)
+        CHECK_NAME(ns, name);
+    if (out == NULL)
+        return errmsg_fail(ns->errmsg, DLOG_EINVAL, "stats: NULL");
+    *out = NULL;
+    if (ns->ops->version < 2 || ns->ops->limits_stats == NULL)
+        return errmsg_fail(ns->errmsg, DLOG_ENOTSUP, "this backend has no limits");
+    return ns->ops->limits_stats(ns, name, out);
+}
+
+void dlog_limit_stats_free(struct dlog_limit_stats *s)
+{
+    if (s != NULL)
+        free(s->proxies);
+    free(s);
 }
 
 static int positions(struct dlog_ns *ns, const char *name, struct dlog_dlsn *first,

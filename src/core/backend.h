@@ -9,7 +9,7 @@
 
 #include <dlog/dlog.h>
 
-#define DLOG_BACKEND_VERSION 1
+#define DLOG_BACKEND_VERSION 2
 struct dlog_backend_ops {
     uint32_t version;
     const char *name;
@@ -37,6 +37,12 @@ struct dlog_backend_ops {
     /* The counter rung when any stream changes, and a wait on it (tailing). */
     uint32_t (*notify_seq)(struct dlog_ns *ns);
     int (*notify_wait)(struct dlog_ns *ns, uint32_t seen, int timeout_ms);
+
+    /* Version 2: rate limits and quotas; name NULL means the namespace. */
+    int (*limits_set)(struct dlog_ns *ns, const char *name, const struct dlog_limits *l);
+    int (*limits_get)(struct dlog_ns *ns, const char *name, struct dlog_limits *l);
+    int (*limits_stats)(struct dlog_ns *ns, const char *name,
+                        struct dlog_limit_stats **out);
 };
 
 #endif

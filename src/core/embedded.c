@@ -92,6 +92,9 @@ static const struct dlog_backend_ops embedded_ops = {
     .reader_close = ereader_close,
     .notify_seq = emb_notify_seq,
     .notify_wait = emb_notify_wait,
+    .limits_set = emb_limits_set,
+    .limits_get = emb_limits_get,
+    .limits_stats = emb_limits_stats,
 };
 
 /* mkdir -p; 0 or -1 with errno. */

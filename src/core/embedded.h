@@ -47,6 +47,22 @@ int stream_bump_epoch(struct embedded *e, const char *name, uint64_t *epoch,
                       uint64_t *seq, char *errmsg);
 /* Apply retention; returns the number of segments deleted or an error. */
 int stream_retain(struct embedded *e, const char *name, char *errmsg);
+/* Retention, and also delete the oldest sealed segments while the bytes
+ * retained plus need exceed quota (0: no quota). As stream_retain. */
+int stream_make_room(struct embedded *e, const char *name, uint64_t quota, uint64_t need,
+                     char *errmsg);
+/* The bytes a stream retains: its sealed segments and the open one. */
+uint64_t stream_usage(struct embedded *e, const struct meta_stream *ms);
+
+/* limits.c: the limits part of the backend vtable, and the namespace's
+ * limits and usage for the writers' quota checks. */
+int emb_limits_set(struct dlog_ns *ns, const char *name, const struct dlog_limits *l);
+int emb_limits_get(struct dlog_ns *ns, const char *name, struct dlog_limits *l);
+int emb_limits_stats(struct dlog_ns *ns, const char *name, struct dlog_limit_stats **out);
+/* The namespace's limits (all 0 when never set). */
+int ns_limits_load(struct embedded *e, struct dlog_limits *l, char *errmsg);
+/* The bytes every stream of the namespace retains. */
+int ns_usage(struct embedded *e, uint64_t *used, char *errmsg);
 
 /* stream.c: the admin part of the backend vtable. */
 int emb_create(struct dlog_ns *ns, const char *name,

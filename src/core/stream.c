@@ -243,27 +243,37 @@ int emb_truncate(struct dlog_ns *ns, const char *name, struct dlog_dlsn dlsn)
     return DLOG_ECONFLICT;
 }
 
-int stream_retain(struct embedded *e, const char *name, char *errmsg)
+uint64_t stream_usage(struct embedded *e, const struct meta_stream *ms)
+{
+    uint64_t total = 0;
+    struct seg_info info;
+
+    if (ms->nseg == 0)
+        return 0;
+    for (uint32_t i = 0; i + 1 < ms->nseg; i++)
+        total += ms->segs[i].bytes;
+    if (e->seg->info(e->seg, ms->id, ms->segs[ms->nseg - 1].seq, &info) == 0)
+        total += info.bytes;
+    return total;
+}
+
+int stream_make_room(struct embedded *e, const char *name, uint64_t quota, uint64_t need,
+                     char *errmsg)
 {
     for (int tries = 0; tries < CAS_RETRIES; tries++) {
         struct meta_stream ms;
         int rv = stream_load(e, name, &ms, errmsg);
         if (rv != 0)
             return rv;
-        uint64_t now = clock_wall_ms(), total = 0;
-        struct meta_segment *last = meta_stream_last(&ms);
-        struct seg_info info;
-        if (e->seg->info(e->seg, ms.id, last->seq, &info) == 0)
-            total += info.bytes;
-        for (uint32_t i = 0; i + 1 < ms.nseg; i++)
-            total += ms.segs[i].bytes;
+        uint64_t now = clock_wall_ms(), total = stream_usage(e, &ms);
         uint32_t keep = 0;
         while (keep + 1 < ms.nseg) {
             const struct meta_segment *g = &ms.segs[keep];
             int old = ms.cfg.retention_age_ms > 0 &&
                       g->sealed_ms + ms.cfg.retention_age_ms <= now;
             int big = ms.cfg.retention_bytes > 0 && total > ms.cfg.retention_bytes;
-            if (!old && !big)
+            int full = quota > 0 && total + need > quota;
+            if (!old && !big && !full)
                 break;
             total -= g->bytes;
             keep++;
@@ -280,6 +290,11 @@ int stream_retain(struct embedded *e, const char *name, char *errmsg)
         return rv;
     }
     return DLOG_ECONFLICT;
+}
+
+int stream_retain(struct embedded *e, const char *name, char *errmsg)
+{
+    return stream_make_room(e, name, 0, 0, errmsg);
 }
 
 int emb_retention(struct dlog_ns *ns, const char *name)

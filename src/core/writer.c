@@ -20,6 +20,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "core/embedded.h"
+#include "core/quota.h"
 #include "seg/entry.h"
 
 #define KEY_MAX (64 * 1024)
@@ -67,6 +68,8 @@ struct ewriter {
     struct iovec *iov;
     size_t iov_cap;
     size_t entry_max; /* records section limit: DLOG_ENTRY_MAX or less */
+    struct wquota quota;
+    int quota_ok; /* quota initialised */
 };
 
 static struct batch *batch_new(void)
@@ -168,11 +171,25 @@ static int add_record(struct ewriter *w, struct batch *b, const struct dlog_reco
     return 0;
 }
 
+static uint64_t quota_pending(void *arg)
+{
+    struct ewriter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->pending_bytes;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+static int quota_drain(void *arg)
+{
+    return ewriter_flush(&((struct ewriter *)arg)->base);
+}
+
 int ewriter_write(struct dlog_writer *wb, struct dlog_write_req *req,
                   const struct dlog_record *recs, size_t n)
 {
     struct ewriter *w = (struct ewriter *)wb;
-    size_t bytes = 0;
+    size_t bytes = 0, stored = 0;
     for (size_t i = 0; i < n; i++) {
         if (recs[i].len + recs[i].key_len > w->cfg.max_record_bytes) {
             errmsg_printf(wb->errmsg,
@@ -187,9 +204,17 @@ int ewriter_write(struct dlog_writer *wb, struct dlog_write_req *req,
             return DLOG_ETOOBIG;
         }
         bytes += recs[i].len + recs[i].key_len;
+        stored += entry_record_size(recs[i].key_len, recs[i].len, 0);
     }
+    /* An upper bound of what it stores: it may start an entry of its own, and
+     * a large record one per fragment. */
+    stored += ENTRY_HDR_SIZE * (1 + bytes / DLOG_ENTRY_MAX);
+    const struct wquota_writer qw = {quota_pending, quota_drain, w};
+    int rv = wquota_admit(&w->quota, w->e, w->name, stored, &qw, wb->errmsg);
+    if (rv != 0)
+        return rv;
     pthread_mutex_lock(&w->mu);
-    int rv = w->err ? w->err : w->closing ? DLOG_ECLOSED : 0;
+    rv = w->err ? w->err : w->closing ? DLOG_ECLOSED : 0;
     if (rv == 0 && !w->cfg.auto_txid) {
         uint64_t last = w->last_txid;
         for (size_t i = 0; i < n && rv == 0; i++) {
@@ -521,6 +546,8 @@ static void ewriter_free(struct ewriter *w)
     batch_free(w->cur);
     batch_free(w->spare);
     free(w->iov);
+    if (w->quota_ok)
+        wquota_destroy(&w->quota);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv_work);
     pthread_cond_destroy(&w->cv_done);
@@ -561,10 +588,11 @@ int ewriter_open(struct dlog_ns *ns, const char *stream,
     pthread_cond_init(&w->cv_work, NULL);
     pthread_cond_init(&w->cv_done, NULL);
     w->cur = batch_new();
-    if (w->cur == NULL) {
+    if (w->cur == NULL || wquota_init(&w->quota) != 0) {
         rv = DLOG_ENOMEM;
         goto err;
     }
+    w->quota_ok = 1;
     rv = stream_load(e, stream, &ms, ns->errmsg);
     if (rv != 0)
         goto err;

@@ -14,9 +14,13 @@
  *   next_seq
  *   nseg, then per segment: seq, state, epoch, entries, records, bytes,
  *        first_txid, last_txid, created_ms, sealed_ms
+ *   (version 2) cfg.limits: version, records_per_sec, bytes_per_sec,
+ *        soft_records_per_sec, soft_bytes_per_sec, burst_ms, max_wait_ms,
+ *        quota_bytes, quota_policy
  *   u32be   CRC-32C of every byte before it
  *
- * A new field means a new format version; the decoder refuses versions it
+ * The encoder writes version 2; the decoder reads 1 (no limits: all 0) and
+ * 2. A new field means a new format version; the decoder refuses versions it
  * does not know, trailing bytes and a bad CRC with DLOG_ECORRUPT, so a torn
  * or foreign value is never taken for a stream.
  */
@@ -29,7 +33,8 @@
 
 #include "base/crc32c.h"
 
-#define META_CODEC_VERSION 1
+#define META_CODEC_VERSION 2
+#define LIMITS_FIELDS      9
 /* Each segment field takes at least one byte. */
 #define SEG_MIN_BYTES 10
 
@@ -152,6 +157,21 @@ int meta_stream_encode(const struct meta_stream *s, struct bytes *out)
         };
         rv = put_all(out, f, SEG_MIN_BYTES);
     }
+    if (rv == 0) {
+        const struct dlog_limits *l = &s->cfg.limits;
+        const uint64_t lim[LIMITS_FIELDS] = {
+            l->version,
+            l->records_per_sec,
+            l->bytes_per_sec,
+            l->soft_records_per_sec,
+            l->soft_bytes_per_sec,
+            l->burst_ms,
+            l->max_wait_ms,
+            l->quota_bytes,
+            l->quota_policy,
+        };
+        rv = put_all(out, lim, LIMITS_FIELDS);
+    }
     if (rv == 0)
         rv = bytes_put_u32be(out, crc32c(out->p + start, out->len - start));
     if (rv != 0) {
@@ -195,7 +215,7 @@ int meta_stream_decode(const void *p, size_t len, struct meta_stream *s)
         return DLOG_ECORRUPT;
     c.len -= 4;
 
-    if (cursor_get_u8(&c, &ver) != 0 || ver != META_CODEC_VERSION)
+    if (cursor_get_u8(&c, &ver) != 0 || ver < 1 || ver > META_CODEC_VERSION)
         return DLOG_ECORRUPT;
     if (get_all(&c, head, 5) != 0)
         return DLOG_ECORRUPT;
@@ -257,6 +277,22 @@ int meta_stream_decode(const void *p, size_t len, struct meta_stream *s)
         g->sealed_ms = f[9];
     }
     s->nseg = nseg;
+    if (ver >= 2) {
+        uint64_t f[LIMITS_FIELDS];
+        struct dlog_limits *l = &s->cfg.limits;
+
+        if (get_all(&c, f, LIMITS_FIELDS) != 0 || f[0] > UINT32_MAX || f[8] > UINT32_MAX)
+            goto err;
+        l->version = (uint32_t)f[0];
+        l->records_per_sec = f[1];
+        l->bytes_per_sec = f[2];
+        l->soft_records_per_sec = f[3];
+        l->soft_bytes_per_sec = f[4];
+        l->burst_ms = f[5];
+        l->max_wait_ms = f[6];
+        l->quota_bytes = f[7];
+        l->quota_policy = (uint32_t)f[8];
+    }
     if (c.len != 0) /* trailing bytes */
         goto err;
     return 0;

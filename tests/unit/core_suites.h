@@ -18,5 +18,6 @@ Suite *corrupt_suite(void);
 Suite *multiproc_suite(void);
 Suite *async_suite(void);
 Suite *transform_suite(void);
+Suite *limits_suite(void);
 
 #endif

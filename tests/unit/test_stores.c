@@ -113,6 +113,7 @@ static void assert_streams_equal(const struct meta_stream *a, const struct meta_
     ck_assert_uint_eq(a->cfg.compression, b->cfg.compression);
     ck_assert_uint_eq(a->cfg.max_record_bytes, b->cfg.max_record_bytes);
     ck_assert_int_eq(a->cfg.auto_txid, b->cfg.auto_txid);
+    ck_assert_int_eq(memcmp(&a->cfg.limits, &b->cfg.limits, sizeof a->cfg.limits), 0);
     ck_assert_uint_eq(a->created_ms, b->created_ms);
     ck_assert_uint_eq(a->trunc.seg, b->trunc.seg);
     ck_assert_uint_eq(a->trunc.entry, b->trunc.entry);
@@ -147,6 +148,15 @@ static void stream_full(struct meta_stream *s, uint32_t nseg)
     s->cfg.retention_bytes = 1ULL << 33;
     s->cfg.compression = DLOG_COMPRESS_ZSTD;
     s->cfg.auto_txid = 1;
+    dlog_limits_init(&s->cfg.limits);
+    s->cfg.limits.records_per_sec = 5000;
+    s->cfg.limits.bytes_per_sec = 10ULL << 20;
+    s->cfg.limits.soft_records_per_sec = 4000;
+    s->cfg.limits.soft_bytes_per_sec = 8ULL << 20;
+    s->cfg.limits.burst_ms = 250;
+    s->cfg.limits.max_wait_ms = 40;
+    s->cfg.limits.quota_bytes = 1ULL << 34;
+    s->cfg.limits.quota_policy = DLOG_QUOTA_TRUNCATE;
     s->trunc = (struct dlog_dlsn){3, 17, 2};
     s->next_seq = nseg + 1;
     for (uint32_t i = 1; i <= nseg; i++) {
@@ -323,19 +333,35 @@ START_TEST(test_codec_bad_fields)
     fix_crc(&b);
     ck_assert_int_eq(meta_stream_decode(b.p, b.len, &d), DLOG_ECORRUPT);
     b.p[5] = 2;
-    b.p[0] = 2; /* unknown format version */
+    b.p[0] = 3; /* unknown format version */
     fix_crc(&b);
     ck_assert_int_eq(meta_stream_decode(b.p, b.len, &d), DLOG_ECORRUPT);
-    b.p[0] = 1;
-    /* nseg (the byte before the CRC) far above what the bytes can hold. */
-    ck_assert_uint_eq(b.p[b.len - 5], 0);
-    b.p[b.len - 5] = 0x7f;
+    b.p[0] = 2;
+    /* nseg (before the 9 one-byte limits fields and the CRC) far above what
+     * the bytes can hold. */
+    size_t at = b.len - 4 - 9 - 1;
+    ck_assert_uint_eq(b.p[at], 0);
+    b.p[at] = 0x7f;
     fix_crc(&b);
     ck_assert_int_eq(meta_stream_decode(b.p, b.len, &d), DLOG_ECORRUPT);
-    b.p[b.len - 5] = 0;
+    b.p[at] = 0;
     fix_crc(&b);
     ck_assert_int_eq(meta_stream_decode(b.p, b.len, &d), 0);
     meta_stream_clear(&d);
+
+    /* A version 1 record (no limits) still decodes, with no limits. */
+    b.p[0] = 1;
+    memmove(b.p + at + 1, b.p + b.len - 4, 4);
+    b.len -= 9;
+    fix_crc(&b);
+    ck_assert_int_eq(meta_stream_decode(b.p, b.len, &d), 0);
+    ck_assert_str_eq(d.name, "ab");
+    ck_assert_uint_eq(d.cfg.limits.records_per_sec, 0);
+    meta_stream_clear(&d);
+    /* ... but a version 2 record cut short of its limits does not. */
+    b.p[0] = 2;
+    fix_crc(&b);
+    ck_assert_int_eq(meta_stream_decode(b.p, b.len, &d), DLOG_ECORRUPT);
     bytes_free(&b);
 }
 END_TEST
