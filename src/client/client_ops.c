@@ -200,6 +200,73 @@ static int cl_describe(struct dlog_ns *ns, const char *name,
     return 0;
 }
 
+/* ---------------------------------------------------------------- limits */
+
+static int cl_limits_set(struct dlog_ns *ns, const char *name,
+                         const struct dlog_limits *l)
+{
+    struct wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_LIMITS_SET;
+    m.u.limits_set.stream = name != NULL ? name : "";
+    m.u.limits_set.limits = *l;
+    return call(ns, &m, NULL, NULL);
+}
+
+static int limits_reply(struct creq *q, const struct wire_msg *rep)
+{
+    *(struct dlog_limits *)q->data = rep->u.limits_rep.limits;
+    return 0;
+}
+
+static int cl_limits_get(struct dlog_ns *ns, const char *name, struct dlog_limits *l)
+{
+    struct wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_LIMITS_GET;
+    m.u.limits_req.stream = name != NULL ? name : "";
+    return call(ns, &m, limits_reply, l);
+}
+
+/* Copies the reply's stats (whose proxies live in the reply) to the heap. */
+static int stats_reply(struct creq *q, const struct wire_msg *rep)
+{
+    const struct dlog_limit_stats *src = &rep->u.limits_stats_rep.stats;
+    struct dlog_limit_stats *st = calloc(1, sizeof *st);
+
+    if (st == NULL)
+        return DLOG_ENOMEM;
+    *st = *src;
+    st->proxies = NULL;
+    if (src->nproxies > 0) {
+        st->proxies = calloc(src->nproxies, sizeof *st->proxies);
+        if (st->proxies == NULL) {
+            free(st);
+            return DLOG_ENOMEM;
+        }
+        memcpy(st->proxies, src->proxies, src->nproxies * sizeof *st->proxies);
+    }
+    *(struct dlog_limit_stats **)q->data = st;
+    return 0;
+}
+
+static int cl_limits_stats(struct dlog_ns *ns, const char *name,
+                           struct dlog_limit_stats **out)
+{
+    struct wire_msg m;
+    struct dlog_limit_stats *st = NULL;
+    memset(&m, 0, sizeof m);
+    m.type = WIRE_LIMITS_STATS;
+    m.u.limits_req.stream = name != NULL ? name : "";
+    int rv = call(ns, &m, stats_reply, &st);
+    if (rv != 0) {
+        dlog_limit_stats_free(st);
+        return rv;
+    }
+    *out = st;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- vtable */
 
 static uint32_t cl_notify_seq(struct dlog_ns *ns)
@@ -239,4 +306,7 @@ const struct dlog_backend_ops client_ops = {
     .reader_close = creader_close,
     .notify_seq = cl_notify_seq,
     .notify_wait = cl_notify_wait,
+    .limits_set = cl_limits_set,
+    .limits_get = cl_limits_get,
+    .limits_stats = cl_limits_stats,
 };

@@ -732,6 +732,29 @@ static void handle_admin(struct pconn *c, const struct wire_msg *m)
         dlog_stream_info_free(info);
         return;
     }
+    case WIRE_LIMITS_SET: {
+        const char *s = m->u.limits_set.stream;
+        rv = dlog_limits_set(ns, s[0] != '\0' ? s : NULL, &m->u.limits_set.limits);
+        break;
+    }
+    case WIRE_LIMITS_GET: {
+        const char *s = m->u.limits_req.stream;
+        rv = dlog_limits_get(ns, s[0] != '\0' ? s : NULL, &rep.u.limits_rep.limits);
+        break;
+    }
+    case WIRE_LIMITS_STATS: {
+        const char *s = m->u.limits_req.stream;
+        struct dlog_limit_stats *st;
+        rv = dlog_limits_stats(ns, s[0] != '\0' ? s : NULL, &st);
+        if (rv != 0)
+            break;
+        rep.u.limits_stats_rep.stats = *st;
+        if (st->nproxies > WIRE_MAX_PROXIES)
+            rep.u.limits_stats_rep.stats.nproxies = WIRE_MAX_PROXIES;
+        send_msg(c, &rep);
+        dlog_limit_stats_free(st);
+        return;
+    }
     default:
         rv = DLOG_EINTERNAL;
     }
@@ -794,6 +817,9 @@ static void handle(struct pconn *c, const struct wire_msg *m)
     case WIRE_STREAM_DESCRIBE:
     case WIRE_STREAM_TRUNCATE:
     case WIRE_STREAM_RETENTION:
+    case WIRE_LIMITS_SET:
+    case WIRE_LIMITS_GET:
+    case WIRE_LIMITS_STATS:
         handle_admin(c, m);
         break;
     case WIRE_WRITER_OPEN:

@@ -19,31 +19,29 @@
  */
 static void refill(struct rl_bucket *b, uint64_t now)
 {
-    __uint128_t cap = (__uint128_t)b->burst * SCALE;
-    __uint128_t add;
+    __int128 cap = (__int128)b->burst * (__int128)SCALE;
 
     if (now > b->last_ns) {
-        add = (__uint128_t)b->rate * (now - b->last_ns);
-        if (b->tokens >= cap || add >= cap - b->tokens)
+        __uint128_t add = (__uint128_t)b->rate * (now - b->last_ns);
+        if (b->tokens >= cap || add >= (__uint128_t)(cap - b->tokens))
             b->tokens = cap;
         else
-            b->tokens += add;
-    }
-    if (now > b->last_ns)
+            b->tokens += (__int128)add;
         b->last_ns = now;
+    }
 }
 
 void rl_bucket_init(struct rl_bucket *b, uint64_t rate, uint64_t burst)
 {
     b->rate = rate;
     b->burst = burst;
-    b->tokens = (__uint128_t)burst * SCALE;
+    b->tokens = (__int128)burst * (__int128)SCALE;
     b->last_ns = clock_now_ns();
 }
 
 void rl_bucket_set(struct rl_bucket *b, uint64_t rate, uint64_t burst)
 {
-    __uint128_t cap = (__uint128_t)burst * SCALE;
+    __int128 cap = (__int128)burst * (__int128)SCALE;
 
     refill(b, clock_now_ns());
     if (b->rate == 0) /* an unlimited bucket counts as full */
@@ -54,19 +52,26 @@ void rl_bucket_set(struct rl_bucket *b, uint64_t rate, uint64_t burst)
         b->tokens = cap;
 }
 
-/* Refills, then says whether n units are there (without taking them). */
+/* The tokens a take of n needs: n, or the whole bucket when n is larger. */
+static __int128 need_of(const struct rl_bucket *b, uint64_t n)
+{
+    return (__int128)(n < b->burst ? n : b->burst) * (__int128)SCALE;
+}
+
+/* Refills, then says whether n units may be taken (without taking them). */
 static int has(struct rl_bucket *b, uint64_t n, uint64_t now)
 {
     if (b->rate == 0)
         return 1;
     refill(b, now);
-    return b->tokens >= (__uint128_t)n * SCALE;
+    return b->tokens >= need_of(b, n);
 }
 
+/* Takes n units; a take larger than the bucket leaves it in debt. */
 static void take(struct rl_bucket *b, uint64_t n)
 {
     if (b->rate != 0)
-        b->tokens -= (__uint128_t)n * SCALE;
+        b->tokens -= (__int128)n * (__int128)SCALE;
 }
 
 int rl_bucket_take(struct rl_bucket *b, uint64_t n)
@@ -77,23 +82,28 @@ int rl_bucket_take(struct rl_bucket *b, uint64_t n)
     return 1;
 }
 
+void rl_bucket_force(struct rl_bucket *b, uint64_t n)
+{
+    refill(b, clock_now_ns());
+    take(b, n);
+}
+
 /*
- * The wait is the deficit over the rate, rounded up:
- * wait_ns = ceil((n x 1e9 - tokens) / rate).
+ * Time until has(n): the missing tokens over the rate, rounded up so that
+ * waiting that long is always enough.
  */
 uint64_t rl_bucket_wait_ns(struct rl_bucket *b, uint64_t n)
 {
-    __uint128_t need = (__uint128_t)n * SCALE, wait;
+    __int128 need, wait;
 
     if (b->rate == 0)
         return 0;
-    if (n > b->burst)
-        return UINT64_MAX;
     refill(b, clock_now_ns());
+    need = need_of(b, n);
     if (b->tokens >= need)
         return 0;
-    wait = (need - b->tokens + b->rate - 1) / b->rate;
-    return wait >= UINT64_MAX ? UINT64_MAX - 1 : (uint64_t)wait;
+    wait = (need - b->tokens + (__int128)b->rate - 1) / (__int128)b->rate;
+    return wait >= (__int128)UINT64_MAX ? UINT64_MAX - 1 : (uint64_t)wait;
 }
 
 void rl_limit_init(struct rl_limit *l, const struct rl_limit_conf *c)

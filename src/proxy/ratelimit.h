@@ -18,10 +18,11 @@
  * nanoseconds-per-second) so refilling needs no division.
  */
 struct rl_bucket {
-    uint64_t rate;      /* units per second; 0 = unlimited */
-    uint64_t burst;     /* bucket size in units */
-    __uint128_t tokens; /* units x 1e9, always <= burst x 1e9 */
-    uint64_t last_ns;   /* clock_now_ns() of the last refill */
+    uint64_t rate;    /* units per second; 0 = unlimited */
+    uint64_t burst;   /* bucket size in units */
+    __int128 tokens;  /* units x 1e9, <= burst x 1e9; below 0 after a take
+                         larger than the bucket (a debt the refill repays) */
+    uint64_t last_ns; /* clock_now_ns() of the last refill */
 };
 
 /* Starts full (tokens = burst) at clock_now_ns(). */
@@ -30,10 +31,17 @@ void rl_bucket_init(struct rl_bucket *b, uint64_t rate, uint64_t burst);
  * then caps the tokens at the new burst. A bucket that was unlimited (rate
  * 0) starts full at the new burst. */
 void rl_bucket_set(struct rl_bucket *b, uint64_t rate, uint64_t burst);
-/* 1 if n units were admitted (and taken), 0 if not (nothing taken). */
+/*
+ * 1 if n units were admitted (and taken), 0 if not (nothing taken). A take
+ * of more than the burst is admitted when the bucket is full and leaves it
+ * in debt (tokens below 0), so large writes are not starved and the
+ * long-run rate still holds.
+ */
 int rl_bucket_take(struct rl_bucket *b, uint64_t n);
-/* Nanoseconds until n units would be admitted: 0 if now, UINT64_MAX if
- * never (n > burst with a finite rate). */
+/* Takes n units whatever the tokens (a reservation: the bucket may go into
+ * debt, which later refills repay before anything else is admitted). */
+void rl_bucket_force(struct rl_bucket *b, uint64_t n);
+/* Nanoseconds until n units would be admitted: 0 if now. */
 uint64_t rl_bucket_wait_ns(struct rl_bucket *b, uint64_t n);
 
 enum { RL_ADMIT = 0, RL_ADMIT_SOFT = 1, RL_REJECT = 2 };

@@ -47,6 +47,8 @@
 #define WIRE_MAX_RECORDS   65536      /* records per WRITE or READ reply */
 #define WIRE_MAX_LIST      10000      /* names per STREAM_LIST reply */
 #define WIRE_MAX_SEGMENTS  10000      /* segments per STREAM_DESCRIBE reply */
+#define WIRE_MAX_PROXIES   1024       /* proxies per LIMITS_STATS reply */
+#define WIRE_MAX_PROXY_ID  63         /* a proxy's id in LIMITS_STATS */
 #define WIRE_MAX_WAIT_MS   600000     /* READ long-poll, 10 minutes */
 #define WIRE_MAX_DEPTH     8          /* msgpack nesting, the envelope being depth 1 */
 #define WIRE_MAX_OBJECTS   (1u << 20) /* msgpack values per frame */

@@ -128,6 +128,12 @@ static int range(char *errmsg, const char *field, uint64_t v, uint64_t min, uint
     return 0;
 }
 
+static int limits(char *errmsg, const struct dlog_limits *l)
+{
+    return range(errmsg, "limits.quota_policy", l->quota_policy, DLOG_QUOTA_REJECT,
+                 DLOG_QUOTA_TRUNCATE);
+}
+
 static int config(char *errmsg, const struct dlog_stream_config *c)
 {
     int rv = range(errmsg, "config.compression", c->compression, DLOG_COMPRESS_NONE,
@@ -135,6 +141,32 @@ static int config(char *errmsg, const struct dlog_stream_config *c)
 
     if (rv == 0)
         rv = range(errmsg, "config.auto_txid", (uint64_t)(unsigned)c->auto_txid, 0, 1);
+    if (rv == 0)
+        rv = limits(errmsg, &c->limits);
+    return rv;
+}
+
+/* A stream name, or "" for the namespace. */
+static int name_or_ns(char *errmsg, const char *field, const char *s)
+{
+    return s != NULL && s[0] == '\0' ? 0 : name(errmsg, field, s);
+}
+
+static int stats_rep(char *errmsg, const struct dlog_limit_stats *st)
+{
+    int rv = limits(errmsg, &st->limits);
+
+    if (rv == 0 && st->nproxies > WIRE_MAX_PROXIES)
+        rv = wire_fail(errmsg, DLOG_EINVAL, "proxies: %zu, at most %d", st->nproxies,
+                       WIRE_MAX_PROXIES);
+    if (rv == 0 && st->proxies == NULL && st->nproxies > 0)
+        rv = wire_fail(errmsg, DLOG_EINVAL, "proxies: NULL");
+    for (size_t i = 0; rv == 0 && i <= st->nproxies; i++) {
+        const struct dlog_proxy_stats *p = i == 0 ? &st->total : &st->proxies[i - 1];
+        if (memchr(p->proxy, '\0', sizeof p->proxy) == NULL)
+            rv = wire_fail(errmsg, DLOG_EINVAL, "proxies[%zu].proxy: not NUL-terminated",
+                           i);
+    }
     return rv;
 }
 
@@ -230,6 +262,15 @@ static int request(const struct wire_msg *m, char *errmsg)
     }
     case WIRE_STREAM_TRUNCATE:
         return name(errmsg, "stream", m->u.truncate.stream);
+    case WIRE_LIMITS_SET: {
+        int rv = name_or_ns(errmsg, "stream", m->u.limits_set.stream);
+        if (rv == 0)
+            rv = limits(errmsg, &m->u.limits_set.limits);
+        return rv;
+    }
+    case WIRE_LIMITS_GET:
+    case WIRE_LIMITS_STATS:
+        return name_or_ns(errmsg, "stream", m->u.limits_req.stream);
     case WIRE_WRITER_OPEN: {
         int rv = name(errmsg, "stream", m->u.writer_open.stream);
         if (rv == 0)
@@ -313,6 +354,10 @@ static int reply(const struct wire_msg *m, char *errmsg)
         return describe_rep(errmsg, &m->u.describe_rep);
     case WIRE_STREAM_RETENTION:
         return range(errmsg, "deleted", m->u.retention_rep.deleted, 0, INT32_MAX);
+    case WIRE_LIMITS_GET:
+        return limits(errmsg, &m->u.limits_rep.limits);
+    case WIRE_LIMITS_STATS:
+        return stats_rep(errmsg, &m->u.limits_stats_rep.stats);
     case WIRE_WRITER_OPEN:
         return config(errmsg, &m->u.writer_open_rep.config);
     case WIRE_READ:
@@ -321,6 +366,7 @@ static int reply(const struct wire_msg *m, char *errmsg)
     case WIRE_STREAM_CREATE:
     case WIRE_STREAM_DELETE:
     case WIRE_STREAM_TRUNCATE:
+    case WIRE_LIMITS_SET:
     case WIRE_WRITE:
     case WIRE_WRITER_FLUSH:
     case WIRE_WRITER_CLOSE:

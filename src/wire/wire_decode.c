@@ -218,19 +218,77 @@ static int dlsn(struct dec *d, const msgpack_object *o, const char *field,
     return wrap(d, rv, field);
 }
 
+/* LIMITS: [records_per_sec, bytes_per_sec, soft_records_per_sec,
+ *          soft_bytes_per_sec, burst_ms, max_wait_ms, quota_bytes,
+ *          quota_policy]. */
+static int limits(struct dec *d, const msgpack_object *o, const char *field,
+                  struct dlog_limits *l)
+{
+    static const char *const names[7] = {
+        "records_per_sec", "bytes_per_sec", "soft_records_per_sec", "soft_bytes_per_sec",
+        "burst_ms",        "max_wait_ms",   "quota_bytes",
+    };
+    uint64_t *dst[7] = {
+        &l->records_per_sec,    &l->bytes_per_sec, &l->soft_records_per_sec,
+        &l->soft_bytes_per_sec, &l->burst_ms,      &l->max_wait_ms,
+        &l->quota_bytes};
+    const msgpack_object *f;
+    int rv;
+
+    memset(l, 0, sizeof *l);
+    l->version = DLOG_LIMITS_VERSION;
+    rv = array(d, o, field, 8, &f);
+    if (rv != 0)
+        return rv;
+    for (int i = 0; rv == 0 && i < 7; i++)
+        rv = u64(d, &f[i], names[i], dst[i]);
+    if (rv == 0)
+        rv = u32(d, &f[7], "quota_policy", &l->quota_policy);
+    return wrap(d, rv, field);
+}
+
+/* PROXY_STATS: [proxy, age_ms, share_records, share_bytes, demand_records,
+ *               demand_bytes, rate_records, rate_bytes, admitted, rejected,
+ *               delayed, soft_exceeded]. */
+static int proxy_stats(struct dec *d, const msgpack_object *o, const char *field,
+                       struct dlog_proxy_stats *p)
+{
+    uint64_t *dst[11] = {&p->age_ms,         &p->share_records, &p->share_bytes,
+                         &p->demand_records, &p->demand_bytes,  &p->rate_records,
+                         &p->rate_bytes,     &p->admitted,      &p->rejected,
+                         &p->delayed,        &p->soft_exceeded};
+    const msgpack_object *f;
+    const char *id = NULL;
+    int rv = array(d, o, field, 12, &f);
+
+    memset(p, 0, sizeof *p);
+    if (rv != 0)
+        return rv;
+    rv = str(d, &f[0], "proxy", WIRE_MAX_PROXY_ID, &id);
+    if (rv == 0)
+        memcpy(p->proxy, id, strlen(id) + 1);
+    for (int i = 0; rv == 0 && i < 11; i++)
+        rv = u64(d, &f[i + 1], "counter", dst[i]);
+    return wrap(d, rv, field);
+}
+
 /* CONFIG: [segment_max_bytes, segment_max_age_ms, segment_max_records,
  *          retention_age_ms, retention_bytes, compression, max_record_bytes,
- *          auto_txid]. */
+ *          auto_txid, limits: LIMITS]; 8 values (no limits) are accepted from
+ *          peers that predate the limits. */
 static int config(struct dec *d, const msgpack_object *o, const char *field,
                   struct dlog_stream_config *c)
 {
     const msgpack_object *f;
-    int rv = array(d, o, field, 8, &f);
+    int rv = o->type == MSGPACK_OBJECT_ARRAY && o->via.array.size == 8
+                 ? array(d, o, field, 8, &f)
+                 : array(d, o, field, 9, &f);
 
     if (rv != 0)
         return rv;
     memset(c, 0, sizeof *c);
     c->version = DLOG_STREAM_CONFIG_VERSION;
+    c->limits.version = DLOG_LIMITS_VERSION;
     rv = u64(d, &f[0], "segment_max_bytes", &c->segment_max_bytes);
     if (rv == 0)
         rv = u64(d, &f[1], "segment_max_age_ms", &c->segment_max_age_ms);
@@ -246,6 +304,8 @@ static int config(struct dec *d, const msgpack_object *o, const char *field,
         rv = u64(d, &f[6], "max_record_bytes", &c->max_record_bytes);
     if (rv == 0)
         rv = boolean(d, &f[7], "auto_txid", &c->auto_txid);
+    if (rv == 0 && o->via.array.size == 9)
+        rv = limits(d, &f[8], "limits", &c->limits);
     return wrap(d, rv, field);
 }
 
@@ -486,14 +546,25 @@ static int read_req(struct dec *d, const msgpack_object *b, struct wire_read *r)
 static int request(struct dec *d, struct wire_msg *m, const msgpack_object *body)
 {
     static const uint8_t nfields[128] = {
-        [WIRE_HELLO] = 4,           [WIRE_PING] = 1,
-        [WIRE_STREAM_CREATE] = 2,   [WIRE_STREAM_DELETE] = 1,
-        [WIRE_STREAM_LIST] = 2,     [WIRE_STREAM_DESCRIBE] = 3,
-        [WIRE_STREAM_TRUNCATE] = 2, [WIRE_STREAM_RETENTION] = 1,
-        [WIRE_WRITER_OPEN] = 2,     [WIRE_WRITE] = 4,
-        [WIRE_WRITER_FLUSH] = 2,    [WIRE_WRITER_CLOSE] = 2,
-        [WIRE_HEARTBEAT] = 2,       [WIRE_RELEASE] = 1,
-        [WIRE_READER_OPEN] = 2,     [WIRE_READ] = 8,
+        [WIRE_HELLO] = 4,
+        [WIRE_PING] = 1,
+        [WIRE_STREAM_CREATE] = 2,
+        [WIRE_STREAM_DELETE] = 1,
+        [WIRE_STREAM_LIST] = 2,
+        [WIRE_STREAM_DESCRIBE] = 3,
+        [WIRE_STREAM_TRUNCATE] = 2,
+        [WIRE_STREAM_RETENTION] = 1,
+        [WIRE_LIMITS_SET] = 2,
+        [WIRE_LIMITS_GET] = 1,
+        [WIRE_LIMITS_STATS] = 1,
+        [WIRE_WRITER_OPEN] = 2,
+        [WIRE_WRITE] = 4,
+        [WIRE_WRITER_FLUSH] = 2,
+        [WIRE_WRITER_CLOSE] = 2,
+        [WIRE_HEARTBEAT] = 2,
+        [WIRE_RELEASE] = 1,
+        [WIRE_READER_OPEN] = 2,
+        [WIRE_READ] = 8,
     };
     const msgpack_object *b;
     int rv = array(d, body, "body", nfields[m->type], &b);
@@ -536,6 +607,14 @@ static int request(struct dec *d, struct wire_msg *m, const msgpack_object *body
         if (rv == 0)
             rv = dlsn(d, &b[1], "dlsn", &m->u.truncate.dlsn);
         return rv;
+    case WIRE_LIMITS_SET:
+        rv = str(d, &b[0], "stream", WIRE_MAX_NAME, &m->u.limits_set.stream);
+        if (rv == 0)
+            rv = limits(d, &b[1], "limits", &m->u.limits_set.limits);
+        return rv;
+    case WIRE_LIMITS_GET:
+    case WIRE_LIMITS_STATS:
+        return str(d, &b[0], "stream", WIRE_MAX_NAME, &m->u.limits_req.stream);
     case WIRE_WRITER_OPEN:
         rv = str(d, &b[0], "stream", WIRE_MAX_NAME, &m->u.writer_open.stream);
         if (rv == 0)
@@ -608,6 +687,36 @@ static int reply(struct dec *d, struct wire_msg *m, const msgpack_object *body)
         if (rv == 0)
             rv = u32(d, &b[0], "deleted", &m->u.retention_rep.deleted);
         return rv;
+    case WIRE_LIMITS_GET:
+        rv = array(d, body, "body", 1, &b);
+        if (rv == 0)
+            rv = limits(d, &b[0], "limits", &m->u.limits_rep.limits);
+        return rv;
+    case WIRE_LIMITS_STATS: {
+        struct dlog_limit_stats *st = &m->u.limits_stats_rep.stats;
+        const msgpack_object *items;
+        size_t n = 0;
+
+        memset(st, 0, sizeof *st);
+        rv = array(d, body, "body", 4, &b);
+        if (rv == 0)
+            rv = limits(d, &b[0], "limits", &st->limits);
+        if (rv == 0)
+            rv = u64(d, &b[1], "used_bytes", &st->used_bytes);
+        if (rv == 0)
+            rv = proxy_stats(d, &b[2], "total", &st->total);
+        if (rv == 0)
+            rv = list(d, &b[3], "proxies", WIRE_MAX_PROXIES, &items, &n);
+        if (rv != 0 || n == 0)
+            return rv;
+        st->proxies = alloc(d, n * sizeof *st->proxies);
+        if (st->proxies == NULL)
+            return nomem(d);
+        for (size_t i = 0; i < n && rv == 0; i++)
+            rv = proxy_stats(d, &items[i], "proxies", &st->proxies[i]);
+        st->nproxies = n;
+        return rv;
+    }
     case WIRE_WRITER_OPEN:
         rv = array(d, body, "body", 3, &b);
         if (rv == 0)

@@ -127,9 +127,39 @@ static void dlsn(msgpack_packer *pk, struct dlog_dlsn d)
     msgpack_pack_uint32(pk, d.slot);
 }
 
-static void config(msgpack_packer *pk, const struct dlog_stream_config *c)
+static void limits(msgpack_packer *pk, const struct dlog_limits *l)
 {
     msgpack_pack_array(pk, 8);
+    msgpack_pack_uint64(pk, l->records_per_sec);
+    msgpack_pack_uint64(pk, l->bytes_per_sec);
+    msgpack_pack_uint64(pk, l->soft_records_per_sec);
+    msgpack_pack_uint64(pk, l->soft_bytes_per_sec);
+    msgpack_pack_uint64(pk, l->burst_ms);
+    msgpack_pack_uint64(pk, l->max_wait_ms);
+    msgpack_pack_uint64(pk, l->quota_bytes);
+    msgpack_pack_uint32(pk, l->quota_policy);
+}
+
+static void proxy_stats(msgpack_packer *pk, const struct dlog_proxy_stats *p)
+{
+    msgpack_pack_array(pk, 12);
+    str(pk, p->proxy);
+    msgpack_pack_uint64(pk, p->age_ms);
+    msgpack_pack_uint64(pk, p->share_records);
+    msgpack_pack_uint64(pk, p->share_bytes);
+    msgpack_pack_uint64(pk, p->demand_records);
+    msgpack_pack_uint64(pk, p->demand_bytes);
+    msgpack_pack_uint64(pk, p->rate_records);
+    msgpack_pack_uint64(pk, p->rate_bytes);
+    msgpack_pack_uint64(pk, p->admitted);
+    msgpack_pack_uint64(pk, p->rejected);
+    msgpack_pack_uint64(pk, p->delayed);
+    msgpack_pack_uint64(pk, p->soft_exceeded);
+}
+
+static void config(msgpack_packer *pk, const struct dlog_stream_config *c)
+{
+    msgpack_pack_array(pk, 9);
     msgpack_pack_uint64(pk, c->segment_max_bytes);
     msgpack_pack_uint64(pk, c->segment_max_age_ms);
     msgpack_pack_uint64(pk, c->segment_max_records);
@@ -138,6 +168,7 @@ static void config(msgpack_packer *pk, const struct dlog_stream_config *c)
     msgpack_pack_uint32(pk, c->compression);
     msgpack_pack_uint64(pk, c->max_record_bytes);
     boolean(pk, c->auto_txid);
+    limits(pk, &c->limits);
 }
 
 static void records(msgpack_packer *pk, const struct dlog_record *recs, size_t n,
@@ -242,6 +273,16 @@ static void request(msgpack_packer *pk, const struct wire_msg *m)
         str(pk, m->u.truncate.stream);
         dlsn(pk, m->u.truncate.dlsn);
         break;
+    case WIRE_LIMITS_SET:
+        msgpack_pack_array(pk, 2);
+        str(pk, m->u.limits_set.stream);
+        limits(pk, &m->u.limits_set.limits);
+        break;
+    case WIRE_LIMITS_GET:
+    case WIRE_LIMITS_STATS:
+        msgpack_pack_array(pk, 1);
+        str(pk, m->u.limits_req.stream);
+        break;
     case WIRE_WRITER_OPEN:
         msgpack_pack_array(pk, 2);
         str(pk, m->u.writer_open.stream);
@@ -318,6 +359,21 @@ static void reply(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_array(pk, 1);
         msgpack_pack_uint32(pk, m->u.retention_rep.deleted);
         break;
+    case WIRE_LIMITS_GET:
+        msgpack_pack_array(pk, 1);
+        limits(pk, &m->u.limits_rep.limits);
+        break;
+    case WIRE_LIMITS_STATS: {
+        const struct dlog_limit_stats *st = &m->u.limits_stats_rep.stats;
+        msgpack_pack_array(pk, 4);
+        limits(pk, &st->limits);
+        msgpack_pack_uint64(pk, st->used_bytes);
+        proxy_stats(pk, &st->total);
+        msgpack_pack_array(pk, (uint32_t)st->nproxies);
+        for (size_t i = 0; i < st->nproxies; i++)
+            proxy_stats(pk, &st->proxies[i]);
+        break;
+    }
     case WIRE_WRITER_OPEN:
         msgpack_pack_array(pk, 3);
         msgpack_pack_uint64(pk, m->u.writer_open_rep.epoch);

@@ -36,6 +36,9 @@
     X(STREAM_DESCRIBE, 0x13)                                                             \
     X(STREAM_TRUNCATE, 0x14)                                                             \
     X(STREAM_RETENTION, 0x15)                                                            \
+    X(LIMITS_SET, 0x16)                                                                  \
+    X(LIMITS_GET, 0x17)                                                                  \
+    X(LIMITS_STATS, 0x18)                                                                \
     X(WRITER_OPEN, 0x20)                                                                 \
     X(WRITE, 0x21)                                                                       \
     X(WRITER_FLUSH, 0x22)                                                                \
@@ -127,6 +130,30 @@ struct wire_truncate {
 
 struct wire_retention_rep {
     uint32_t deleted; /* segments deleted, 0..INT32_MAX */
+};
+
+/* --------------------------------------------------------------- limits */
+
+/* LIMITS_SET request; stream "" names the namespace. */
+struct wire_limits_set {
+    const char *stream;
+    struct dlog_limits limits;
+};
+
+/* LIMITS_GET and LIMITS_STATS requests; stream "" names the namespace. */
+struct wire_limits_req {
+    const char *stream;
+};
+
+/* LIMITS_GET reply. */
+struct wire_limits_rep {
+    struct dlog_limits limits;
+};
+
+/* LIMITS_STATS reply: stats.proxies holds stats.nproxies entries
+ * (0..WIRE_MAX_PROXIES). */
+struct wire_limits_stats_rep {
+    struct dlog_limit_stats stats;
 };
 
 /* -------------------------------------------------------------- writers */
@@ -244,6 +271,10 @@ struct wire_msg {
         struct wire_truncate truncate;
         struct wire_stream_req retention;
         struct wire_retention_rep retention_rep;
+        struct wire_limits_set limits_set;
+        struct wire_limits_req limits_req; /* LIMITS_GET and LIMITS_STATS */
+        struct wire_limits_rep limits_rep;
+        struct wire_limits_stats_rep limits_stats_rep;
         struct wire_writer_open writer_open;
         struct wire_writer_open_rep writer_open_rep;
         struct wire_write write;

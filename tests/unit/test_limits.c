@@ -77,10 +77,15 @@ START_TEST(test_limits_set_get)
     CORE_ASSERT_ERR(dlog_stream_create(e.ns, name, &cfg), DLOG_EINVAL);
     CORE_ASSERT_ERR(dlog_limits_get(e.ns, name, &got), DLOG_ENOTFOUND);
 
-    /* The namespace's limits: none until set. */
-    CORE_NS_OK(e.ns, dlog_limits_get(e.ns, NULL, &got));
-    ck_assert_uint_eq(got.records_per_sec, 0);
-    ck_assert_uint_eq(got.quota_bytes, 0);
+    /* The namespace's limits: none until set (a server's namespace is shared
+     * by every test, and is put back as it was). */
+    int fresh = core_backend_is_mem() || core_backend_is_file();
+    struct dlog_limits before;
+    CORE_NS_OK(e.ns, dlog_limits_get(e.ns, NULL, &before));
+    if (fresh) {
+        ck_assert_uint_eq(before.records_per_sec, 0);
+        ck_assert_uint_eq(before.quota_bytes, 0);
+    }
     dlog_limits_init(&l);
     l.bytes_per_sec = 3 << 20;
     l.quota_bytes = 5ULL << 30;
@@ -92,8 +97,10 @@ START_TEST(test_limits_set_get)
     struct dlog_limit_stats *st;
     CORE_NS_OK(e.ns, dlog_limits_stats(e.ns, NULL, &st));
     limits_eq(&st->limits, &l);
-    ck_assert_uint_eq(st->used_bytes, 0);
+    if (fresh)
+        ck_assert_uint_eq(st->used_bytes, 0);
     dlog_limit_stats_free(st);
+    CORE_NS_OK(e.ns, dlog_limits_set(e.ns, NULL, &before));
     core_env_close(&e);
 }
 END_TEST
@@ -220,6 +227,8 @@ START_TEST(test_quota_namespace)
     uint64_t ta = 1, tb = 1, quota = 48 * 1024;
     size_t oka, okb;
 
+    CORE_REQUIRE(core_backend_is_mem() || core_backend_is_file(),
+                 "the namespace of a server is shared by every test");
     core_env_open(&e, NULL);
     core_stream_name(a, "nsq-a");
     core_stream_name(b, "nsq-b");

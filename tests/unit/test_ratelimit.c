@@ -95,8 +95,10 @@ START_TEST(test_bucket_idle_capped)
 
     rl_bucket_init(&b, 100, 20);
     ck_assert_int_eq(rl_bucket_take(&b, 20), 1);
-    fake_now += 3600 * NS_PER_SEC; /* an hour idle: still only burst */
-    ck_assert_int_eq(rl_bucket_take(&b, 21), 0);
+    fake_now += 3600 * NS_PER_SEC;               /* an hour idle: still only burst */
+    ck_assert_int_eq(rl_bucket_take(&b, 21), 1); /* a full bucket, into debt */
+    ck_assert_int_eq(rl_bucket_take(&b, 1), 0);  /* so it held 20, not more */
+    fake_now += 210 * NS_PER_MS;
     ck_assert_int_eq(rl_bucket_take(&b, 20), 1);
     ck_assert_int_eq(rl_bucket_take(&b, 1), 0);
 }
@@ -132,7 +134,6 @@ START_TEST(test_bucket_set_caps_tokens)
 
     rl_bucket_init(&b, 100, 100);
     rl_bucket_set(&b, 100, 10);
-    ck_assert_int_eq(rl_bucket_take(&b, 11), 0);
     ck_assert_int_eq(rl_bucket_take(&b, 10), 1);
     ck_assert_int_eq(rl_bucket_take(&b, 1), 0);
 }
@@ -157,7 +158,8 @@ START_TEST(test_bucket_wait)
 
     rl_bucket_init(&b, 10, 10);
     ck_assert_uint_eq(rl_bucket_wait_ns(&b, 10), 0);
-    ck_assert_uint_eq(rl_bucket_wait_ns(&b, 11), UINT64_MAX);
+    ck_assert_uint_eq(rl_bucket_wait_ns(&b, 11),
+                      0); /* larger than the bucket: when full */
     ck_assert_int_eq(rl_bucket_take(&b, 10), 1);
     ck_assert_uint_eq(rl_bucket_wait_ns(&b, 1), 100 * NS_PER_MS);
     ck_assert_uint_eq(rl_bucket_wait_ns(&b, 5), 500 * NS_PER_MS);
@@ -167,6 +169,30 @@ START_TEST(test_bucket_wait)
     fake_now += NS_PER_MS;
     ck_assert_uint_eq(rl_bucket_wait_ns(&b, 5), 0);
     ck_assert_int_eq(rl_bucket_take(&b, 5), 1);
+}
+END_TEST
+
+/* A take larger than the bucket waits for a full bucket, then leaves a debt
+ * that later takes wait out: the long-run rate holds. */
+START_TEST(test_bucket_oversized_debt)
+{
+    struct rl_bucket b;
+
+    rl_bucket_init(&b, 10, 10);
+    ck_assert_int_eq(rl_bucket_take(&b, 1), 1);
+    ck_assert_int_eq(rl_bucket_take(&b, 25), 0); /* not full */
+    ck_assert_uint_eq(rl_bucket_wait_ns(&b, 25), 100 * NS_PER_MS);
+    fake_now += 100 * NS_PER_MS;
+    ck_assert_int_eq(rl_bucket_take(&b, 25), 1); /* tokens now -15 */
+    ck_assert_int_eq(rl_bucket_take(&b, 1), 0);
+    ck_assert_uint_eq(rl_bucket_wait_ns(&b, 1), 1600 * NS_PER_MS);
+    fake_now += 1599 * NS_PER_MS;
+    ck_assert_int_eq(rl_bucket_take(&b, 1), 0);
+    fake_now += NS_PER_MS;
+    ck_assert_int_eq(rl_bucket_take(&b, 1), 1);
+    /* A forced take (a reservation) goes into debt too. */
+    rl_bucket_force(&b, 5);
+    ck_assert_uint_eq(rl_bucket_wait_ns(&b, 1), 600 * NS_PER_MS);
 }
 END_TEST
 
@@ -194,7 +220,6 @@ START_TEST(test_bucket_unlimited)
         ck_assert_int_eq(rl_bucket_take(&b, 1000000), 1);
     ck_assert_uint_eq(rl_bucket_wait_ns(&b, UINT64_MAX), 0);
     rl_bucket_set(&b, 10, 10);
-    ck_assert_int_eq(rl_bucket_take(&b, 11), 0);
     ck_assert_int_eq(rl_bucket_take(&b, 10), 1);
     ck_assert_int_eq(rl_bucket_take(&b, 1), 0);
 }
@@ -247,8 +272,9 @@ START_TEST(test_limit_bytes_levels)
     struct rl_limit l;
 
     rl_limit_init(&l, &conf);
-    ck_assert_int_eq(rl_limit_admit(&l, 1, 1001), RL_ADMIT_SOFT); /* hard 999 left */
-    ck_assert_int_eq(rl_limit_admit(&l, 1, 999), RL_ADMIT);       /* soft 1 left */
+    /* Larger than the soft bucket: taken whole while it is full (soft -1). */
+    ck_assert_int_eq(rl_limit_admit(&l, 1, 1001), RL_ADMIT);     /* hard 999 left */
+    ck_assert_int_eq(rl_limit_admit(&l, 1, 999), RL_ADMIT_SOFT); /* soft still -1 */
     ck_assert_int_eq(rl_limit_admit(&l, 1, 1), RL_REJECT);
     fake_now += 500 * NS_PER_MS; /* hard +1000, soft +500 */
     ck_assert_int_eq(rl_limit_admit(&l, 1, 502), RL_ADMIT_SOFT);
@@ -265,11 +291,12 @@ START_TEST(test_limit_reject_takes_nothing)
     struct rl_limit l;
 
     rl_limit_init(&l, &conf);
+    ck_assert_int_eq(rl_limit_admit(&l, 1, 1), RL_ADMIT);
     /* Records fit the hard level but bytes do not: records must stay. */
-    ck_assert_int_eq(rl_limit_admit(&l, 20, 2001), RL_REJECT);
-    ck_assert_int_eq(rl_limit_admit(&l, 20, 100), RL_ADMIT_SOFT);
+    ck_assert_int_eq(rl_limit_admit(&l, 19, 2000), RL_REJECT);
+    ck_assert_int_eq(rl_limit_admit(&l, 19, 100), RL_ADMIT_SOFT);
     ck_assert_uint_eq(l.rejected, 1);
-    ck_assert_uint_eq(l.admitted, 1);
+    ck_assert_uint_eq(l.admitted, 2);
 }
 END_TEST
 
@@ -399,6 +426,7 @@ static Suite *ratelimit_suite(void)
     tcase_add_test(b, test_bucket_huge_values);
     tcase_add_test(b, test_bucket_set_rate);
     tcase_add_test(b, test_bucket_set_caps_tokens);
+    tcase_add_test(b, test_bucket_oversized_debt);
     tcase_add_test(b, test_bucket_set_refills_at_old_rate);
     tcase_add_test(b, test_bucket_wait);
     tcase_add_test(b, test_bucket_wait_rounds_up);

@@ -91,8 +91,22 @@ static struct dlog_stream_config sample_config(void)
     c.compression = DLOG_COMPRESS_ZSTD;
     c.max_record_bytes = 64ULL << 20;
     c.auto_txid = 1;
+    c.limits.version = DLOG_LIMITS_VERSION;
+    c.limits.records_per_sec = 5000;
+    c.limits.bytes_per_sec = 10ULL << 20;
+    c.limits.soft_records_per_sec = 4000;
+    c.limits.burst_ms = 200;
+    c.limits.max_wait_ms = 50;
+    c.limits.quota_bytes = 1ULL << 30;
+    c.limits.quota_policy = DLOG_QUOTA_TRUNCATE;
     return c;
 }
+
+static struct dlog_proxy_stats sample_pstats[2] = {
+    {"p1", 120, 2000, 4 << 20, 2100, 4200000, 1990, 3980000, 10000, 500, 3, 7},
+    {"proxy-two:7001", 40, 3000, 6 << 20, 9000, 18000000, 3000, 6000000, 20000, 9000, 0,
+     0},
+};
 
 static struct wire_msg req(uint32_t type, uint64_t id)
 {
@@ -114,7 +128,7 @@ static struct wire_msg rep(uint32_t type, uint64_t id, int status)
     return m;
 }
 
-#define MAX_SAMPLES 80
+#define MAX_SAMPLES 96
 
 /* Fills out[] with valid messages covering every type and shape; returns
  * how many. They point at static data. */
@@ -204,6 +218,32 @@ static size_t samples(struct wire_msg *out)
     out[n++] = m;
     m = rep(WIRE_STREAM_RETENTION, 8, 0);
     m.u.retention_rep.deleted = 3;
+    out[n++] = m;
+
+    /* limits */
+    m = req(WIRE_LIMITS_SET, 30);
+    m.u.limits_set.stream = "orders";
+    m.u.limits_set.limits = sample_config().limits;
+    out[n++] = m;
+    m.u.limits_set.stream = ""; /* the namespace */
+    out[n++] = m;
+    out[n++] = rep(WIRE_LIMITS_SET, 30, 0);
+    m = req(WIRE_LIMITS_GET, 31);
+    m.u.limits_req.stream = "orders";
+    out[n++] = m;
+    m = rep(WIRE_LIMITS_GET, 31, 0);
+    m.u.limits_rep.limits = sample_config().limits;
+    out[n++] = m;
+    m = req(WIRE_LIMITS_STATS, 32);
+    m.u.limits_req.stream = "";
+    out[n++] = m;
+    m = rep(WIRE_LIMITS_STATS, 32, 0);
+    m.u.limits_stats_rep.stats.limits = sample_config().limits;
+    m.u.limits_stats_rep.stats.used_bytes = 123456789;
+    m.u.limits_stats_rep.stats.total = sample_pstats[0];
+    snprintf(m.u.limits_stats_rep.stats.total.proxy, 64, "total");
+    m.u.limits_stats_rep.stats.nproxies = 2;
+    m.u.limits_stats_rep.stats.proxies = sample_pstats;
     out[n++] = m;
 
     /* writers */
@@ -323,7 +363,13 @@ static int config_eq(const struct dlog_stream_config *a,
            a->segment_max_records == b->segment_max_records &&
            a->retention_age_ms == b->retention_age_ms &&
            a->retention_bytes == b->retention_bytes && a->compression == b->compression &&
-           a->max_record_bytes == b->max_record_bytes && a->auto_txid == b->auto_txid;
+           a->max_record_bytes == b->max_record_bytes && a->auto_txid == b->auto_txid &&
+           memcmp(&a->limits, &b->limits, sizeof a->limits) == 0;
+}
+
+static int pstats_eq(const struct dlog_proxy_stats *a, const struct dlog_proxy_stats *b)
+{
+    return memcmp(a, b, sizeof *a) == 0;
 }
 
 static int recs_eq(const struct dlog_record *a, const struct dlog_record *b, size_t n,
@@ -390,6 +436,13 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
         case WIRE_STREAM_TRUNCATE:
             return str_eq(a->u.truncate.stream, b->u.truncate.stream) &&
                    dlsn_eq(a->u.truncate.dlsn, b->u.truncate.dlsn);
+        case WIRE_LIMITS_SET:
+            return str_eq(a->u.limits_set.stream, b->u.limits_set.stream) &&
+                   memcmp(&a->u.limits_set.limits, &b->u.limits_set.limits,
+                          sizeof a->u.limits_set.limits) == 0;
+        case WIRE_LIMITS_GET:
+        case WIRE_LIMITS_STATS:
+            return str_eq(a->u.limits_req.stream, b->u.limits_req.stream);
         case WIRE_WRITER_OPEN:
             return str_eq(a->u.writer_open.stream, b->u.writer_open.stream) &&
                    a->u.writer_open.mode == b->u.writer_open.mode;
@@ -458,6 +511,21 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
     }
     case WIRE_STREAM_RETENTION:
         return a->u.retention_rep.deleted == b->u.retention_rep.deleted;
+    case WIRE_LIMITS_GET:
+        return memcmp(&a->u.limits_rep.limits, &b->u.limits_rep.limits,
+                      sizeof a->u.limits_rep.limits) == 0;
+    case WIRE_LIMITS_STATS: {
+        const struct dlog_limit_stats *x = &a->u.limits_stats_rep.stats;
+        const struct dlog_limit_stats *y = &b->u.limits_stats_rep.stats;
+        if (memcmp(&x->limits, &y->limits, sizeof x->limits) != 0 ||
+            x->used_bytes != y->used_bytes || !pstats_eq(&x->total, &y->total) ||
+            x->nproxies != y->nproxies)
+            return 0;
+        for (size_t i = 0; i < x->nproxies; i++)
+            if (!pstats_eq(&x->proxies[i], &y->proxies[i]))
+                return 0;
+        return 1;
+    }
     case WIRE_WRITER_OPEN:
         return a->u.writer_open_rep.epoch == b->u.writer_open_rep.epoch &&
                a->u.writer_open_rep.last_txid == b->u.writer_open_rep.last_txid &&
