@@ -255,8 +255,54 @@ enum {
     OPT_FROM_TXID,
     OPT_TO,
     OPT_KEY_PREFIX,
-    OPT_COUNT
+    OPT_COUNT,
+    /* limits and quotas, in the order of limit_fields[] */
+    OPT_RPS,
+    OPT_BPS,
+    OPT_SOFT_RPS,
+    OPT_SOFT_BPS,
+    OPT_BURST,
+    OPT_MAX_WAIT,
+    OPT_QUOTA_BYTES,
+    OPT_QUOTA_POLICY,
+    OPT_NAMESPACE,
 };
+
+#define LIMIT_OPTIONS                                                                    \
+    {"records-per-sec", required_argument, NULL, OPT_RPS},                               \
+        {"bytes-per-sec", required_argument, NULL, OPT_BPS},                             \
+        {"soft-records-per-sec", required_argument, NULL, OPT_SOFT_RPS},                 \
+        {"soft-bytes-per-sec", required_argument, NULL, OPT_SOFT_BPS},                   \
+        {"burst-ms", required_argument, NULL, OPT_BURST},                                \
+    {                                                                                    \
+        "max-wait-ms", required_argument, NULL, OPT_MAX_WAIT                             \
+    }
+
+static const char *const POLICIES[] = {"reject", "truncate"};
+
+/* The field of l an OPT_RPS..OPT_QUOTA_BYTES option sets. */
+static uint64_t *limit_field(struct dlog_limits *l, int opt)
+{
+    uint64_t *f[] = {&l->records_per_sec,    &l->bytes_per_sec, &l->soft_records_per_sec,
+                     &l->soft_bytes_per_sec, &l->burst_ms,      &l->max_wait_ms,
+                     &l->quota_bytes};
+    return f[opt - OPT_RPS];
+}
+
+/* Handles a limit or quota option into l; CONTINUE, or not one of them (-1). */
+static int limit_option(struct ctl *c, int opt, const char *name, struct dlog_limits *l)
+{
+    int choice = 0, rc;
+
+    if (opt >= OPT_RPS && opt <= OPT_QUOTA_BYTES)
+        return opt_number(c, name, strstr(name, "bytes") != NULL, limit_field(l, opt));
+    if (opt == OPT_QUOTA_POLICY) {
+        rc = opt_choice(c, name, POLICIES, 2, &choice);
+        l->quota_policy = (uint32_t)choice;
+        return rc;
+    }
+    return -1;
+}
 
 static int cmd_create(struct ctl *c, int argc, char **argv)
 {
@@ -270,6 +316,9 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
         {"compression", required_argument, NULL, OPT_COMPRESSION},
         {"max-record-bytes", required_argument, NULL, OPT_MAX_RECORD},
         {"auto-txid", no_argument, NULL, OPT_AUTO_TXID},
+        LIMIT_OPTIONS,
+        {"quota-bytes", required_argument, NULL, OPT_QUOTA_BYTES},
+        {"quota-policy", required_argument, NULL, OPT_QUOTA_POLICY},
         {NULL, 0, NULL, 0},
     };
     struct dlog_stream_config cfg;
@@ -294,6 +343,8 @@ static int cmd_create(struct ctl *c, int argc, char **argv)
             cfg.compression = (uint32_t)comp;
         } else if (opt == OPT_AUTO_TXID) {
             cfg.auto_txid = 1;
+        } else if (opt >= OPT_RPS && opt <= OPT_QUOTA_POLICY) {
+            rc = limit_option(c, opt, opts[li].name, &cfg.limits);
         } else {
             rc = common_option(c, opt, argv);
         }
@@ -501,6 +552,201 @@ static void describe_table(const struct dlog_stream_info *in)
                any ? fmt_dlsn(s->first, b1) : "-", any ? fmt_dlsn(s->last, b2) : "-",
                s->first_txid, s->last_txid, s->records, s->entries, s->bytes);
     }
+}
+
+/* ------------------------------------------------------------------------
+ * limit, quota, limits
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Parses the options of limit and quota (common ones, --namespace and the
+ * given limit options) over the current limits of the stream or namespace,
+ * which it reads first: only the values given change. *name is NULL for the
+ * namespace. CONTINUE, or an exit code.
+ */
+static int limits_args(struct ctl *c, int argc, char **argv, const struct option *opts,
+                       struct dlog_limits *l, const char **name, int *given)
+{
+    struct dlog_limits set;
+    uint64_t mask = 0;
+    int opt, li, ns = 0, rc = CONTINUE;
+
+    memset(&set, 0, sizeof set);
+    *given = 0;
+    while (rc == CONTINUE &&
+           (opt = getopt_long(argc, argv, COMMON_SHORT, opts, &li)) != -1) {
+        if (opt == OPT_NAMESPACE) {
+            ns = 1;
+        } else if (opt >= OPT_RPS && opt <= OPT_QUOTA_POLICY) {
+            rc = limit_option(c, opt, opts[li].name, &set);
+            mask |= 1ULL << (opt - OPT_RPS);
+            (*given)++;
+        } else {
+            rc = common_option(c, opt, argv);
+        }
+    }
+    if (rc != CONTINUE ||
+        (rc = positional(c, argc, argv, ns ? 0 : 1, STREAM_ARG)) != CONTINUE)
+        return rc;
+    *name = ns ? NULL : argv[optind];
+    if ((rc = open_ns(c)) != 0)
+        return rc;
+    if ((rc = dlog_limits_get(c->ns, *name, l)) != 0)
+        return dlog_error(c, *name ? *name : c->uri, rc, dlog_errmsg(c->ns));
+    for (int o = OPT_RPS; o <= OPT_QUOTA_BYTES; o++)
+        if (mask & (1ULL << (o - OPT_RPS)))
+            *limit_field(l, o) = *limit_field(&set, o);
+    if (mask & (1ULL << (OPT_QUOTA_POLICY - OPT_RPS)))
+        l->quota_policy = set.quota_policy;
+    return CONTINUE;
+}
+
+static void print_limits(const struct dlog_limits *l)
+{
+    printf("records/s      %llu (soft %llu)\n", (unsigned long long)l->records_per_sec,
+           (unsigned long long)l->soft_records_per_sec);
+    printf("bytes/s        %llu (soft %llu)\n", (unsigned long long)l->bytes_per_sec,
+           (unsigned long long)l->soft_bytes_per_sec);
+    printf("burst ms       %llu\n",
+           (unsigned long long)(l->burst_ms ? l->burst_ms : DLOG_BURST_MS_DEFAULT));
+    printf("max wait ms    %llu%s\n", (unsigned long long)l->max_wait_ms,
+           l->max_wait_ms ? "" : " (refuse above the hard level)");
+    printf("quota bytes    %llu (%s)\n", (unsigned long long)l->quota_bytes,
+           POLICIES[l->quota_policy <= 1 ? l->quota_policy : 0]);
+}
+
+static int set_limits(struct ctl *c, const char *name, const struct dlog_limits *l)
+{
+    int rc = dlog_limits_set(c->ns, name, l);
+    if (rc != 0)
+        return dlog_error(c, name ? name : c->uri, rc, dlog_errmsg(c->ns));
+    print_limits(l);
+    return 0;
+}
+
+static int cmd_limit(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {COMMON_OPTIONS,
+                                         LIMIT_OPTIONS,
+                                         {"namespace", no_argument, NULL, OPT_NAMESPACE},
+                                         {NULL, 0, NULL, 0}};
+    struct dlog_limits l;
+    const char *name;
+    int given, rc = limits_args(c, argc, argv, opts, &l, &name, &given);
+
+    if (rc != CONTINUE)
+        return rc;
+    if (given == 0) { /* nothing to change: show them */
+        print_limits(&l);
+        return 0;
+    }
+    return set_limits(c, name, &l);
+}
+
+static int cmd_quota(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        COMMON_OPTIONS,
+        {"bytes", required_argument, NULL, OPT_QUOTA_BYTES},
+        {"policy", required_argument, NULL, OPT_QUOTA_POLICY},
+        {"namespace", no_argument, NULL, OPT_NAMESPACE},
+        {NULL, 0, NULL, 0}};
+    struct dlog_limits l;
+    const char *name;
+    int given, rc = limits_args(c, argc, argv, opts, &l, &name, &given);
+
+    if (rc != CONTINUE)
+        return rc;
+    if (given == 0)
+        return usage_error(c, "give --bytes N (0: unlimited) and/or --policy");
+    return set_limits(c, name, &l);
+}
+
+static void print_pstats(const struct dlog_proxy_stats *p, int total)
+{
+    printf("%-24s %10llu %10llu %10llu %12llu %10llu %10llu %8llu %8llu", p->proxy,
+           (unsigned long long)p->share_records, (unsigned long long)p->demand_records,
+           (unsigned long long)p->rate_records, (unsigned long long)p->rate_bytes,
+           (unsigned long long)p->admitted, (unsigned long long)p->rejected,
+           (unsigned long long)p->delayed, (unsigned long long)p->soft_exceeded);
+    if (total)
+        printf("\n");
+    else
+        printf(" %6llu\n", (unsigned long long)p->age_ms);
+}
+
+static int cmd_limits(struct ctl *c, int argc, char **argv)
+{
+    static const struct option opts[] = {COMMON_OPTIONS,
+                                         {"namespace", no_argument, NULL, OPT_NAMESPACE},
+                                         {"json", no_argument, NULL, OPT_JSON},
+                                         {NULL, 0, NULL, 0}};
+    struct dlog_limit_stats *st;
+    const char *name;
+    int opt, ns = 0, json = 0, rc = CONTINUE;
+
+    while (rc == CONTINUE &&
+           (opt = getopt_long(argc, argv, COMMON_SHORT, opts, NULL)) != -1) {
+        if (opt == OPT_NAMESPACE)
+            ns = 1;
+        else if (opt == OPT_JSON)
+            json = 1;
+        else
+            rc = common_option(c, opt, argv);
+    }
+    if (rc != CONTINUE ||
+        (rc = positional(c, argc, argv, ns ? 0 : 1, STREAM_ARG)) != CONTINUE)
+        return rc;
+    name = ns ? NULL : argv[optind];
+    if ((rc = open_ns(c)) != 0)
+        return rc;
+    if ((rc = dlog_limits_stats(c->ns, name, &st)) != 0)
+        return dlog_error(c, name ? name : c->uri, rc, dlog_errmsg(c->ns));
+    if (json) {
+        const struct dlog_limits *l = &st->limits;
+        printf("{\"records_per_sec\":%llu,\"bytes_per_sec\":%llu,"
+               "\"soft_records_per_sec\":%llu,\"soft_bytes_per_sec\":%llu,"
+               "\"burst_ms\":%llu,\"max_wait_ms\":%llu,\"quota_bytes\":%llu,"
+               "\"quota_policy\":\"%s\",\"used_bytes\":%llu,\"proxies\":[",
+               (unsigned long long)l->records_per_sec,
+               (unsigned long long)l->bytes_per_sec,
+               (unsigned long long)l->soft_records_per_sec,
+               (unsigned long long)l->soft_bytes_per_sec, (unsigned long long)l->burst_ms,
+               (unsigned long long)l->max_wait_ms, (unsigned long long)l->quota_bytes,
+               POLICIES[l->quota_policy <= 1 ? l->quota_policy : 0],
+               (unsigned long long)st->used_bytes);
+        for (size_t i = 0; i <= st->nproxies; i++) {
+            const struct dlog_proxy_stats *p =
+                i < st->nproxies ? &st->proxies[i] : &st->total;
+            printf("%s{\"proxy\":\"%s\",\"age_ms\":%llu,\"share_records\":%llu,"
+                   "\"share_bytes\":%llu,\"demand_records\":%llu,\"demand_bytes\":%llu,"
+                   "\"rate_records\":%llu,\"rate_bytes\":%llu,\"admitted\":%llu,"
+                   "\"rejected\":%llu,\"delayed\":%llu,\"soft_exceeded\":%llu}",
+                   i ? "," : "", p->proxy, (unsigned long long)p->age_ms,
+                   (unsigned long long)p->share_records,
+                   (unsigned long long)p->share_bytes,
+                   (unsigned long long)p->demand_records,
+                   (unsigned long long)p->demand_bytes,
+                   (unsigned long long)p->rate_records, (unsigned long long)p->rate_bytes,
+                   (unsigned long long)p->admitted, (unsigned long long)p->rejected,
+                   (unsigned long long)p->delayed, (unsigned long long)p->soft_exceeded);
+        }
+        printf("]}\n");
+    } else {
+        print_limits(&st->limits);
+        printf("used bytes     %llu", (unsigned long long)st->used_bytes);
+        if (st->limits.quota_bytes > 0)
+            printf(" (%.1f%% of the quota)",
+                   100.0 * (double)st->used_bytes / (double)st->limits.quota_bytes);
+        printf("\n\n%-24s %10s %10s %10s %12s %10s %10s %8s %8s %6s\n", "proxy",
+               "share r/s", "demand r/s", "rate r/s", "rate B/s", "admitted", "rejected",
+               "delayed", "soft", "age ms");
+        for (size_t i = 0; i < st->nproxies; i++)
+            print_pstats(&st->proxies[i], 0);
+        print_pstats(&st->total, 1);
+    }
+    dlog_limit_stats_free(st);
+    return 0;
 }
 
 static int cmd_describe(struct ctl *c, int argc, char **argv)
@@ -1071,7 +1317,12 @@ static const struct command commands[] = {
      "  --retention-bytes=N  keep at most N bytes (K, M, G suffixes; 0: no limit)\n"
      "  --compression=none|lz4|zstd\n"
      "  --max-record-bytes=N the largest record (K, M, G suffixes; default 64M)\n"
-     "  --auto-txid          dlog assigns txids 1, 2, 3, ...\n"},
+     "  --auto-txid          dlog assigns txids 1, 2, 3, ...\n"
+     "  --records-per-sec=N, --bytes-per-sec=N, --soft-records-per-sec=N,\n"
+     "  --soft-bytes-per-sec=N, --burst-ms=N, --max-wait-ms=N\n"
+     "                       rate limits, as for 'limit'\n"
+     "  --quota-bytes=N      keep at most N bytes (K, M, G; 0: unlimited)\n"
+     "  --quota-policy=reject|truncate  what a write over the quota does\n"},
     {"delete", cmd_delete, "STREAM", "Deletes a stream and its data.", ""},
     {"list", cmd_list, "", "Lists the streams, one per line.", ""},
     {"describe", cmd_describe, "STREAM [--json]",
@@ -1095,6 +1346,26 @@ static const struct command commands[] = {
      "Truncates every record below DLSN (SEG/ENTRY/SLOT).", ""},
     {"retention", cmd_retention, "STREAM",
      "Applies the stream's retention rules now; prints the segments deleted.", ""},
+    {"limit", cmd_limit, "STREAM|--namespace [options]",
+     "Shows or changes rate limits (docs/rate-limiting.md).",
+     "  --records-per-sec=N  hard level: refuse (or delay) writes above it\n"
+     "  --bytes-per-sec=N    hard level in bytes (K, M, G suffixes)\n"
+     "  --soft-records-per-sec=N, --soft-bytes-per-sec=N\n"
+     "                       soft levels: writes above them are counted\n"
+     "  --burst-ms=N         bucket size as time at the rate (default 200)\n"
+     "  --max-wait-ms=N      delay writes up to N ms instead of refusing (0: refuse)\n"
+     "  --namespace          the namespace's limits instead of a stream's\n"
+     "Only the values given change; 0 means unlimited.\n"},
+    {"quota", cmd_quota, "STREAM|--namespace --bytes N [--policy P]",
+     "Sets the data-size quota (bytes retained).",
+     "  --bytes=N            at most N bytes retained (K, M, G; 0: unlimited)\n"
+     "  --policy=reject|truncate  refuse writes over it (DLOG_EQUOTA), or delete\n"
+     "                       the oldest sealed segments to make room\n"
+     "  --namespace          the namespace's quota instead of a stream's\n"},
+    {"limits", cmd_limits, "STREAM|--namespace [--json]",
+     "Shows limits, quota usage and each proxy's share and counters.",
+     "  --json               print JSON instead of a table\n"
+     "  --namespace          the namespace's instead of a stream's\n"},
     {"help", cmd_help, "[COMMAND]", "Shows help for dlogctl or one command.", ""},
 };
 

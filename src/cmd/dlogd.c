@@ -41,6 +41,10 @@ struct config {
     char pid_file[4096];
     char log_level[16];
     unsigned long max_frame;
+    char proxy_id[64];
+    char limits[8];            /* "on" (default) or "off" */
+    unsigned long interval_ms; /* rate-limit reports; 0: default */
+    unsigned long lease_ms;    /* rate-limit grant lease; 0: default */
 };
 
 static void usage(FILE *f)
@@ -57,10 +61,16 @@ static void usage(FILE *f)
         "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7000; port 0\n"
         "                       picks a free one). Only loopback unless told otherwise\n"
         "  --config FILE        INI file with the same keys (role, data, listen,\n"
-        "                       pid-file, log-level, max-frame); flags win\n"
+        "                       pid-file, log-level, max-frame, proxy-id, limits,\n"
+        "                       limit-interval-ms, limit-lease-ms); flags win\n"
         "  --pid-file FILE      write the process id to FILE, removed at exit\n"
         "  --log-level LEVEL    debug, info, warn (default) or error; or DLOG_LOG\n"
         "  --max-frame BYTES    largest frame accepted (default 70 MiB)\n"
+        "  --proxy-id ID        this proxy's name among the namespace's proxies, for\n"
+        "                       rate-limit shares (default HOST:PORT:PID)\n"
+        "  --limits on|off      enforce rate limits (default on; docs/rate-limiting.md)\n"
+        "  --limit-interval-ms N  rate-limit report period (default 250)\n"
+        "  --limit-lease-ms N   rate-limit share lease (default 3000)\n"
         "  -h, --help           this help\n"
         "  -V, --version        the version\n"
         "\n"
@@ -80,7 +90,26 @@ static int set_key(struct config *c, const char *key, const char *value)
         COPY(pid_file);
     else if (strcmp(key, "log-level") == 0 || strcmp(key, "log_level") == 0)
         COPY(log_level);
-    else if (strcmp(key, "max-frame") == 0 || strcmp(key, "max_frame") == 0) {
+    else if (strcmp(key, "proxy-id") == 0 || strcmp(key, "proxy_id") == 0) {
+        if (value[0] == '\0' || strlen(value) >= sizeof c->proxy_id)
+            return -1;
+        COPY(proxy_id);
+    } else if (strcmp(key, "limits") == 0) {
+        if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
+            return -1;
+        COPY(limits);
+    } else if (strcmp(key, "limit-interval-ms") == 0 ||
+               strcmp(key, "limit-lease-ms") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (errno != 0 || *end != '\0' || v < 10 || v > 600000)
+            return -1;
+        if (key[6] == 'i')
+            c->interval_ms = v;
+        else
+            c->lease_ms = v;
+    } else if (strcmp(key, "max-frame") == 0 || strcmp(key, "max_frame") == 0) {
         char *end;
         errno = 0;
         c->max_frame = strtoul(value, &end, 10);
@@ -153,7 +182,16 @@ static int run(const struct config *c)
         uv_loop_close(&s.loop);
         return 1;
     }
-    struct proxy_options po = {host, port, c->max_frame, "dlogd " PACKAGE_VERSION};
+    struct proxy_options po = {
+        .host = host,
+        .port = port,
+        .max_frame = c->max_frame,
+        .server_name = "dlogd " PACKAGE_VERSION,
+        .no_limits = strcmp(c->limits, "off") == 0,
+        .proxy_id = c->proxy_id[0] ? c->proxy_id : NULL,
+        .limit_interval_ms = c->interval_ms,
+        .limit_lease_ms = c->lease_ms,
+    };
     rv = proxy_start(&s.loop, s.ns, &po, &s.proxy, errmsg);
     if (rv != 0) {
         fprintf(stderr, "dlogd: %s\n", errmsg);
@@ -205,6 +243,10 @@ int main(int argc, char **argv)
         {"pid-file", required_argument, NULL, 'p'},
         {"log-level", required_argument, NULL, 'L'},
         {"max-frame", required_argument, NULL, 'm'},
+        {"proxy-id", required_argument, NULL, 'i'},
+        {"limits", required_argument, NULL, 'R'},
+        {"limit-interval-ms", required_argument, NULL, 'I'},
+        {"limit-lease-ms", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -230,6 +272,18 @@ int main(int argc, char **argv)
             break;
         case 'm':
             key = "max-frame";
+            break;
+        case 'i':
+            key = "proxy-id";
+            break;
+        case 'R':
+            key = "limits";
+            break;
+        case 'I':
+            key = "limit-interval-ms";
+            break;
+        case 'E':
+            key = "limit-lease-ms";
             break;
         case 'c':
             config_file = optarg;
@@ -276,9 +330,15 @@ int main(int argc, char **argv)
     OVERRIDE(listen);
     OVERRIDE(pid_file);
     OVERRIDE(log_level);
+    OVERRIDE(proxy_id);
+    OVERRIDE(limits);
 #undef OVERRIDE
     if (flags.max_frame != 0)
         c.max_frame = flags.max_frame;
+    if (flags.interval_ms != 0)
+        c.interval_ms = flags.interval_ms;
+    if (flags.lease_ms != 0)
+        c.lease_ms = flags.lease_ms;
     if (c.log_level[0] != '\0') {
         int lvl = log_parse_level(c.log_level);
         if (lvl < 0) {

@@ -166,6 +166,11 @@ out:
     return rv;
 }
 
+struct dlog_meta_ops *embedded_meta(struct dlog_ns *ns)
+{
+    return ns->ops == &embedded_ops ? embedded_of(ns)->meta : NULL;
+}
+
 int embedded_open(const char *uri, struct dlog_ns *ns, char *errmsg)
 {
     struct embedded *e = calloc(1, sizeof *e);

@@ -23,6 +23,10 @@ static inline struct embedded *embedded_of(struct dlog_ns *ns)
     return ns->impl;
 }
 
+/* The metadata store of an embedded namespace, or NULL for another backend
+ * (the proxy keeps its rate-limit reports there). Owned by ns. */
+struct dlog_meta_ops *embedded_meta(struct dlog_ns *ns);
+
 /* stream.c: metadata operations shared by admin, writers and readers. */
 
 /* Load a stream's record; DLOG_ENOTFOUND with a message in errmsg. */

@@ -18,7 +18,9 @@
 #include "base/buf.h"
 #include "base/errmsg.h"
 #include "base/log.h"
+#include "core/embedded.h"
 #include "net/net.h"
+#include "proxy/limiter.h"
 #include "wire/wire.h"
 
 #define READERS_PER_CONN   4
@@ -98,7 +100,19 @@ struct pconn {
     struct preader *readers;
     int nreaders;
     uint64_t tick;
+    const uint8_t *frame; /* the frame being handled (on_frame only) */
+    size_t frame_len;
     struct pconn *prev, *next;
+};
+
+/* A WRITE held back by the rate limiter until its tokens have accrued:
+ * a copy of its frame, decoded again when the timer fires. */
+struct pdelay {
+    uv_timer_t timer;
+    struct pconn *c;
+    uint8_t *frame;
+    size_t len;
+    struct pdelay *prev, *next;
 };
 
 struct proxy {
@@ -110,6 +124,8 @@ struct proxy {
     struct pwriter *writers;
     struct producer *producers;
     struct pconn *conns;
+    struct limiter *limiter; /* NULL: no rate limits (a remote namespace) */
+    struct pdelay *delays;
     unsigned long accepted, open;
     int stopping;
     int freeing;
@@ -325,7 +341,9 @@ static void on_write_done(struct dlog_write_req *req, int status)
     conn_unref(c);
 }
 
-static void handle_write(struct pconn *c, const struct wire_msg *m)
+static void delay_write(struct pconn *c, const struct wire_msg *m, uint64_t wait_ns);
+
+static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted)
 {
     struct proxy *p = c->p;
     const struct wire_write *wm = &m->u.write;
@@ -399,6 +417,23 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
             p->producers = pr;
         }
     }
+    if (!admitted && p->limiter != NULL) {
+        uint64_t bytes = 0, wait_ns = 0;
+        for (size_t i = 0; i < wm->nrecs; i++)
+            bytes += wm->recs[i].len + wm->recs[i].key_len;
+        /* A producer's write is refused rather than delayed: a retry must
+         * not find it both waiting here and resent. */
+        int lim = limiter_admit(p->limiter, wm->stream, wm->nrecs, bytes,
+                                wm->producer_id == 0, &wait_ns, errmsg);
+        if (lim == LIM_REJECT) {
+            send_error(c, m->type, m->request_id, DLOG_EOVERCAPACITY, errmsg);
+            return;
+        }
+        if (lim == LIM_DELAY) {
+            delay_write(c, m, wait_ns);
+            return;
+        }
+    }
     struct pwrite *pw = calloc(1, sizeof *pw);
     if (pw == NULL) {
         send_error(c, m->type, m->request_id, DLOG_ENOMEM, NULL);
@@ -422,6 +457,66 @@ static void handle_write(struct pconn *c, const struct wire_msg *m)
         pw->seq = wm->sequence;
     }
     c->refs++;
+}
+
+static void on_delay_closed(uv_handle_t *h)
+{
+    struct pdelay *d = h->data;
+    conn_unref(d->c);
+    free(d->frame);
+    free(d);
+}
+
+static void delay_unlink(struct pdelay *d)
+{
+    struct proxy *p = d->c->p;
+    if (d->prev != NULL)
+        d->prev->next = d->next;
+    else
+        p->delays = d->next;
+    if (d->next != NULL)
+        d->next->prev = d->prev;
+}
+
+static void on_delay(uv_timer_t *t)
+{
+    struct pdelay *d = t->data;
+    struct pconn *c = d->c;
+    struct wire_msg m;
+    char errmsg[DLOG_ERRMSG_SIZE];
+
+    delay_unlink(d);
+    if (!c->closed && wire_decode_body(d->frame, d->len, &c->p->lim, &m, errmsg) == 0) {
+        handle_write(c, &m, 1); /* its tokens were taken when it was delayed */
+        wire_msg_free(&m);
+    }
+    uv_close((uv_handle_t *)&d->timer, on_delay_closed);
+}
+
+/* Holds the WRITE being handled for wait_ns (its tokens are taken). Timers
+ * of one loop fire in deadline order, then start order, so the writes of a
+ * stream leave in the order they came. */
+static void delay_write(struct pconn *c, const struct wire_msg *m, uint64_t wait_ns)
+{
+    struct proxy *p = c->p;
+    struct pdelay *d = calloc(1, sizeof *d);
+    if (d == NULL || (d->frame = malloc(c->frame_len)) == NULL) {
+        free(d);
+        send_error(c, m->type, m->request_id, DLOG_ENOMEM,
+                   "out of memory delaying a write");
+        return;
+    }
+    memcpy(d->frame, c->frame, c->frame_len);
+    d->len = c->frame_len;
+    d->c = c;
+    c->refs++;
+    uv_timer_init(p->loop, &d->timer);
+    d->timer.data = d;
+    d->next = p->delays;
+    if (p->delays != NULL)
+        p->delays->prev = d;
+    p->delays = d;
+    uv_timer_start(&d->timer, on_delay, (wait_ns + 999999) / 1000000, 0);
 }
 
 static void handle_writer_req(struct pconn *c, const struct wire_msg *m)
@@ -826,7 +921,7 @@ static void handle(struct pconn *c, const struct wire_msg *m)
         handle_writer_open(c, m);
         break;
     case WIRE_WRITE:
-        handle_write(c, m);
+        handle_write(c, m, 0);
         break;
     case WIRE_WRITER_FLUSH:
     case WIRE_WRITER_CLOSE:
@@ -876,7 +971,10 @@ static void on_frame(struct net_conn *nc, const uint8_t *frame, size_t len)
             net_conn_close_when_sent(nc);
         }
     } else {
+        c->frame = frame;
+        c->frame_len = len;
         handle(c, &m);
+        c->frame = NULL;
     }
     wire_msg_free(&m);
 }
@@ -933,9 +1031,24 @@ int proxy_start(uv_loop_t *loop, struct dlog_ns *ns, const struct proxy_options 
     if (o->max_frame > 0)
         p->lim.max_frame = o->max_frame;
     snprintf(p->name, sizeof p->name, "%s", o->server_name ? o->server_name : "dlogd");
-    int rv = net_server_start(loop, o->host ? o->host : "127.0.0.1", o->port,
+    int rv = 0;
+    struct dlog_meta_ops *meta = embedded_meta(ns);
+    if (meta != NULL && !o->no_limits) {
+        struct limiter_options lo = {o->proxy_id, o->limit_interval_ms,
+                                     o->limit_lease_ms};
+        char id[64];
+        if (lo.proxy_id == NULL) {
+            snprintf(id, sizeof id, "%s:%d:%ld", o->host ? o->host : "127.0.0.1", o->port,
+                     (long)uv_os_getpid());
+            lo.proxy_id = id;
+        }
+        rv = limiter_open(ns, meta, &lo, &p->limiter, errmsg);
+    }
+    if (rv == 0)
+        rv = net_server_start(loop, o->host ? o->host : "127.0.0.1", o->port,
                               p->lim.max_frame, on_accept, p, &p->srv, errmsg);
     if (rv != 0) {
+        limiter_close(p->limiter);
         free(p);
         return rv;
     }
@@ -959,6 +1072,14 @@ void proxy_shutdown(struct proxy *p)
     p->stopping = 1;
     net_server_stop(p->srv);
     p->srv = NULL;
+    limiter_close(p->limiter);
+    p->limiter = NULL;
+    while (p->delays != NULL) { /* never sent: their clients see the connection end */
+        struct pdelay *d = p->delays;
+        delay_unlink(d);
+        uv_timer_stop(&d->timer);
+        uv_close((uv_handle_t *)&d->timer, on_delay_closed);
+    }
     for (struct pconn *c = p->conns; c != NULL; c = c->next) {
         if (!c->closed)
             net_conn_pause(c->nc, 1);

@@ -31,6 +31,11 @@ struct proxy_options {
     int port;                /* 0: the kernel picks (see proxy_port) */
     size_t max_frame;        /* default WIRE_MAX_FRAME_DEFAULT */
     const char *server_name; /* sent in HELLO replies */
+    /* Rate limits (docs/rate-limiting.md), for an embedded namespace. */
+    int no_limits;        /* 1: admit every write */
+    const char *proxy_id; /* this proxy among the namespace's; default host:port:pid */
+    uint64_t limit_interval_ms; /* report period; default 250 */
+    uint64_t limit_lease_ms;    /* grant lease; default 3000 */
 };
 
 /* Listens and serves ns on loop. 0, or an error with a message in errmsg. */

@@ -14,8 +14,9 @@
 #include "uri_runner.h"
 
 static const uri_suite_fn suites[] = {
-    dlsn_suite,     stream_suite,  write_read_suite, fencing_suite, large_suite,
-    truncate_suite, corrupt_suite, multiproc_suite,  async_suite,   transform_suite, limits_suite,
+    dlsn_suite,  stream_suite,    write_read_suite, fencing_suite,
+    large_suite, truncate_suite,  corrupt_suite,    multiproc_suite,
+    async_suite, transform_suite, limits_suite,
 };
 
 static void set_uri(const char *uri)

@@ -1,0 +1,115 @@
+#!/bin/bash
+# Rate limits through dlogd (docs/rate-limiting.md):
+#  1. a stream limited to 5,000 records/s and 10 MB/s, offered three times
+#     that by three writers for RL_SECONDS (default 10): the admitted rate is
+#     within 10% of the limit, every refusal is DLOG_EOVERCAPACITY, every
+#     acknowledged record is stored exactly once;
+#  2. two dlogd proxies on one namespace and a global limit of 4,000
+#     records/s, offered 1,000/s through one and 8,000/s through the other:
+#     after 2 s the admitted rates are the max-min fair shares (1,000 and
+#     3,000, within 10%); the first proxy is killed with SIGKILL and the
+#     other's share grows to the whole limit within the lease (2 s) and a
+#     report interval;
+#  3. limits changed at run time reach the proxy without a restart.
+set -u
+: "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+. "$(dirname "$0")/dlogd_lib.sh"
+CTL=$top_builddir/dlogctl
+LOAD=$top_builddir/tests/integration/rl_load
+SECS=${RL_SECONDS:-10}
+T=$(mktemp -d /tmp/dlog-rl-XXXXXX)
+pass=0 fail=0
+ok() { echo "PASS - $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL - $1"; fail=$((fail + 1)); }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}" ${DLOGD_PID:-}; do kill -9 "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+# within PCT of WANT?
+near() { awk -v g="$1" -v w="$2" -v p="$3" 'BEGIN { d = g - w; if (d < 0) d = -d; exit !(d <= w * p / 100) }'; }
+# average acked/s over seconds [from, to) of a rl_load output
+avg() { awk -v a="$2" -v b="$3" '$1 == "sec" && $2 >= a && $2 < b { s += $4; n++ } END { printf "%d", n ? s / n : 0 }' "$1"; }
+# waits until FILE has a line matching RE (deadline in seconds)
+wait_line() {
+  local deadline=$((SECONDS + $3))
+  while [ $SECONDS -lt $deadline ]; do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05 # poll the output, up to the deadline
+  done
+  return 1
+}
+
+# ---- 1. one proxy, three times the limit
+dlogd_start "$T/one" --proxy-id one || exit 1
+PIDS+=("$DLOGD_PID")
+"$CTL" -u "$DLOGD_URI" create s --auto-txid --records-per-sec 5000 --bytes-per-sec 10000000 >/dev/null
+"$LOAD" "$DLOGD_URI" s 3 5000 2000 "$SECS" >"$T/one.load" 2>&1
+cat "$T/one.load" | tail -3
+read -r _ _ acked _ rej _ other < <(grep '^total' "$T/one.load")
+read -r _ _ nread _ found _ dups _ foreign < <(grep '^check' "$T/one.load")
+rate=$((acked / SECS))
+echo "offered 15000 records/s (30 MB/s); admitted $rate records/s ($((rate * 2000)) bytes/s)"
+check "admitted rate $rate records/s is within 10% of 5000" "near $rate 5000 10"
+check "admitted bytes/s $((rate * 2000)) is within 10% of 10,000,000" "near $((rate * 2000)) 10000000 10"
+check "writes were refused ($rej of $((15000 * SECS)))" "[ ${rej:-0} -gt $((5000 * SECS)) ]"
+check "every refusal was DLOG_EOVERCAPACITY (other errors: $other)" "[ ${other:-1} -eq 0 ]"
+check "every acknowledged record is stored ($found of $acked), once ($dups dups)" \
+  "[ ${found:-0} -eq ${acked:-x} ] && [ ${dups:-1} -eq 0 ] && [ ${foreign:-1} -eq 0 ]"
+"$CTL" -u "$DLOGD_URI" limits s >"$T/one.stats"
+check "dlogctl limits shows the proxy's counters" "grep -q '^one ' '$T/one.stats' && grep -q '^total' '$T/one.stats'"
+
+# ---- 3. a change at run time: unlimited now, without a restart
+"$CTL" -u "$DLOGD_URI" limit s --records-per-sec 0 --bytes-per-sec 0 >/dev/null
+"$LOAD" "$DLOGD_URI" s 1 2000 100 3 --no-check >"$T/free.load" 2>&1
+read -r _ _ acked _ rej _ other < <(grep '^total' "$T/free.load")
+# The proxy re-reads limits within an interval; allow the first second.
+check "after 'limit s --records-per-sec 0' writes are admitted ($acked, $rej refused)" \
+  "[ ${rej:-1} -le 2000 ] && [ ${acked:-0} -ge 4000 ]"
+dlogd_stop KILL
+PIDS=()
+
+# ---- 2. two proxies, a global limit divided max-min fairly
+mkdir -p "$T/two"
+dlogd_start "$T/two" --proxy-id A --limit-lease-ms 2000 || exit 1
+A_PID=$DLOGD_PID A_URI=$DLOGD_URI
+PIDS+=("$A_PID")
+DLOGD_OUT_A=$DLOGD_OUT
+DLOGD_PID=
+dlogd_start "$T/two" --proxy-id B --limit-lease-ms 2000 || exit 1
+B_PID=$DLOGD_PID B_URI=$DLOGD_URI
+PIDS+=("$B_PID")
+DLOGD_PID=
+"$CTL" -u "$A_URI" create g --auto-txid --records-per-sec 4000 >/dev/null
+N=$((SECS + 6))
+"$LOAD" "$A_URI" g 1 1000 100 "$N" --no-check >"$T/a.load" 2>&1 &
+LA=$!
+"$LOAD" "$B_URI" g 2 4000 100 "$N" --no-check >"$T/b.load" 2>&1 &
+LB=$!
+PIDS+=("$LA" "$LB")
+# Settled by second 2; measure seconds 3 .. 3+SECS/2.
+M=$((3 + SECS / 2))
+wait_line "$T/b.load" "^sec $M " $((N + 30)) || bad "the load through B reported second $M"
+a=$(avg "$T/a.load" 3 "$M") b=$(avg "$T/b.load" 3 "$M")
+echo "shares: A admitted $a/s (demand 1000), B admitted $b/s (demand 8000), limit 4000"
+check "A's admitted rate $a is within 10% of its max-min share 1000" "near $a 1000 10"
+check "B's admitted rate $b is within 10% of its max-min share 3000" "near $b 3000 10"
+"$CTL" -u "$B_URI" limits g >"$T/two.stats"
+check "dlogctl limits lists both proxies" "grep -q '^A ' '$T/two.stats' && grep -q '^B ' '$T/two.stats'"
+kill -9 "$A_PID"
+killed_at=$(awk '$1 == "sec" { s = $2 } END { print s + 1 }' "$T/b.load")
+# A's share returns within the lease (2 s) plus a report interval: measure
+# from 3 seconds after the kill.
+from=$((killed_at + 3))
+wait_line "$T/b.load" "^total" $((N + 30)) || bad "the load through B finished"
+b2=$(avg "$T/b.load" "$from" "$N")
+echo "after A was killed in second $killed_at: B admitted $b2/s from second $from"
+check "B's admitted rate after A died ($b2) is within 10% of the whole limit 4000" "near $b2 4000 10"
+wait "$LB" 2>/dev/null
+wait "$LA" 2>/dev/null
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
