@@ -1,0 +1,87 @@
+/*
+ * Internals shared by the data FSM's files: data_fsm.c (open, reads,
+ * restore), data_fsm_apply.c (commands), data_fsm_xfer.c (dump and load),
+ * data_fsm_raft.c (the libraft adapter). Not for other modules.
+ *
+ * Convention inside these files: a helper returns 0, a DLOG_E* code (a
+ * command's deterministic status), or any other non-zero value: an LMDB
+ * code (MDB_* codes are negative, below DLOG_ERR_MIN) or an errno value, a
+ * local failure that fsm_lmdb_err translates at the boundary.
+ */
+#ifndef DLOG_NODE_DATA_FSM_INT_H
+#define DLOG_NODE_DATA_FSM_INT_H
+
+#include <lmdb.h>
+
+#include <dlog/err.h>
+
+#include "base/doorbell.h"
+#include "node/data_fsm.h"
+
+struct data_fsm {
+    char *dir;
+    data_fsm_fetch_fn fetch;
+    void *fetch_arg;
+    data_fsm_notify_fn notify;
+    void *notify_arg;
+
+    MDB_env *env;
+    MDB_dbi entries;
+    MDB_dbi segs;
+    MDB_dbi meta;
+
+    /* The stored state, mirrored in memory; written only on the applying
+     * thread, after the transaction that stored it has committed. */
+    struct data_fsm_state st;
+    /* Behind a restored snapshot: LMDB must reach `want` (by cfg.fetch)
+     * before anything more is applied. */
+    int behind;
+    struct data_fsm_state want;
+
+    struct raft *raft;             /* the adapter's, see data_fsm_raft_bind */
+    struct data_fsm_result result; /* the adapter's *result */
+    int loading;                   /* a data_fsm_load is open */
+
+    struct doorbell bell;
+    char errmsg[DLOG_ERRMSG_SIZE];
+};
+
+#define FSM_SEGREC_SIZE 80
+#define FSM_STATE_SIZE  48
+#define FSM_KEY_SEG     16
+#define FSM_KEY_ENTRY   24
+
+void fsm_seg_key(uint8_t k[FSM_KEY_SEG], uint64_t stream, uint64_t seq);
+void fsm_entry_key(uint8_t k[FSM_KEY_ENTRY], uint64_t stream, uint64_t seq, uint64_t id);
+void fsm_info_encode(const struct seg_info *i, uint8_t p[FSM_SEGREC_SIZE]);
+/* 0 or DLOG_ECORRUPT. */
+int fsm_info_decode(const void *p, size_t len, struct seg_info *i);
+
+/* The segment's state: 0, DLOG_ENOTFOUND or an LMDB code (MDB_CORRUPTED
+ * for a record that does not decode). Sets no message. */
+int fsm_get_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
+                 struct seg_info *out);
+int fsm_put_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
+                 const struct seg_info *i);
+/* The stored state (zeros when none): 0 or an LMDB code (MDB_CORRUPTED). */
+int fsm_get_state(struct data_fsm *f, MDB_txn *txn, struct data_fsm_state *out);
+int fsm_put_state(struct data_fsm *f, MDB_txn *txn, const struct data_fsm_state *st);
+
+/* rv is a local failure (LMDB or errno), not 0 or a DLOG_E* code. */
+static inline int fsm_is_local(int rv)
+{
+    return rv > 0 || rv < DLOG_ERR_MIN;
+}
+
+/* Translates an LMDB (or errno) code into a DLOG_E* code, with words. */
+int fsm_lmdb_err(struct data_fsm *f, int rc, const char *what);
+/* Turns a helper's result (0, DLOG_E*, LMDB code) into 0 or a DLOG_E* code. */
+int fsm_result(struct data_fsm *f, int rv, const char *what);
+
+/* After a commit that changed the contents: ring the bell, call notify. */
+void fsm_changed(struct data_fsm *f, uint64_t index);
+
+/* While behind: call cfg.fetch and check it reached f->want. */
+int fsm_catch_up(struct data_fsm *f);
+
+#endif
