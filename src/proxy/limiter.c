@@ -167,17 +167,16 @@ static struct lentry *find(struct limiter *l, const char *key)
     return NULL;
 }
 
-/* The entry of stream, made (with its levels read) on first use. */
+/* The entry of stream, made (with its levels read) on first use. Called
+ * and returns with mu held; drops it while it reads the levels. */
 static struct lentry *entry(struct limiter *l, const char *stream)
 {
-    struct lentry *e;
+    struct lentry *e = find(l, stream);
     struct dlog_limits c;
 
-    pthread_mutex_lock(&l->mu);
-    e = find(l, stream);
-    pthread_mutex_unlock(&l->mu);
     if (e != NULL)
         return e;
+    pthread_mutex_unlock(&l->mu);
     if (load_conf(l, stream, &c) != 0)
         dlog_limits_init(&c); /* unreadable now: unlimited until the next refresh */
     pthread_mutex_lock(&l->mu);
@@ -189,24 +188,24 @@ static struct lentry *entry(struct limiter *l, const char *stream)
         e->next = l->tab[h];
         l->tab[h] = e;
     }
-    pthread_mutex_unlock(&l->mu);
     return e;
 }
 
 /* Nanoseconds until e's hard buckets hold this write (0: now). */
-static uint64_t hard_wait(struct lentry *e, uint64_t records, uint64_t bytes)
+static uint64_t hard_wait(struct lentry *e, uint64_t records, uint64_t bytes,
+                          uint64_t now)
 {
-    uint64_t a = rl_bucket_wait_ns(&e->lim.hard_records, records);
-    uint64_t b = rl_bucket_wait_ns(&e->lim.hard_bytes, bytes);
+    uint64_t a = rl_bucket_wait_ns_at(&e->lim.hard_records, records, now);
+    uint64_t b = rl_bucket_wait_ns_at(&e->lim.hard_bytes, bytes, now);
     return a > b ? a : b;
 }
 
-static void take(struct lentry *e, uint64_t records, uint64_t bytes)
+static void take(struct lentry *e, uint64_t records, uint64_t bytes, uint64_t now)
 {
-    rl_bucket_force(&e->lim.hard_records, records);
-    rl_bucket_force(&e->lim.hard_bytes, bytes);
-    if (rl_bucket_take(&e->lim.soft_records, records) &&
-        rl_bucket_take(&e->lim.soft_bytes, bytes))
+    rl_bucket_force_at(&e->lim.hard_records, records, now);
+    rl_bucket_force_at(&e->lim.hard_bytes, bytes, now);
+    if (rl_bucket_take_at(&e->lim.soft_records, records, now) &&
+        rl_bucket_take_at(&e->lim.soft_bytes, bytes, now))
         return;
     e->soft_exceeded++;
 }
@@ -214,12 +213,13 @@ static void take(struct lentry *e, uint64_t records, uint64_t bytes)
 int limiter_admit(struct limiter *l, const char *stream, uint64_t records, uint64_t bytes,
                   int delay_ok, uint64_t *wait_ns, char *errmsg)
 {
-    struct lentry *s = entry(l, stream), *n = &l->nsent, *v[2];
+    struct lentry *s, *n = &l->nsent, *v[2];
     uint64_t w = 0, now;
     int k = 0, rv = LIM_ADMIT;
 
     *wait_ns = 0;
     pthread_mutex_lock(&l->mu);
+    s = entry(l, stream);
     if (s != NULL && s->limited)
         v[k++] = s;
     if (n->limited)
@@ -230,7 +230,7 @@ int limiter_admit(struct limiter *l, const char *stream, uint64_t records, uint6
     }
     now = clock_now_ns();
     for (int i = 0; i < k; i++) {
-        uint64_t x = hard_wait(v[i], records, bytes);
+        uint64_t x = hard_wait(v[i], records, bytes, now);
         v[i]->off_r += records;
         v[i]->off_b += bytes;
         v[i]->used_ns = now;
@@ -255,7 +255,7 @@ int limiter_admit(struct limiter *l, const char *stream, uint64_t records, uint6
         *wait_ns = w;
     }
     for (int i = 0; i < k; i++) {
-        take(v[i], records, bytes);
+        take(v[i], records, bytes, now);
         v[i]->admitted++;
         v[i]->adm_r += records;
         v[i]->adm_b += bytes;

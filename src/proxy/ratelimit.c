@@ -74,18 +74,30 @@ static void take(struct rl_bucket *b, uint64_t n)
         b->tokens -= (__int128)n * (__int128)SCALE;
 }
 
-int rl_bucket_take(struct rl_bucket *b, uint64_t n)
+int rl_bucket_take_at(struct rl_bucket *b, uint64_t n, uint64_t now)
 {
-    if (!has(b, n, clock_now_ns()))
+    if (!has(b, n, now))
         return 0;
     take(b, n);
     return 1;
 }
 
+int rl_bucket_take(struct rl_bucket *b, uint64_t n)
+{
+    return rl_bucket_take_at(b, n, clock_now_ns());
+}
+
+void rl_bucket_force_at(struct rl_bucket *b, uint64_t n, uint64_t now)
+{
+    if (b->rate == 0)
+        return;
+    refill(b, now);
+    take(b, n);
+}
+
 void rl_bucket_force(struct rl_bucket *b, uint64_t n)
 {
-    refill(b, clock_now_ns());
-    take(b, n);
+    rl_bucket_force_at(b, n, clock_now_ns());
 }
 
 /*
@@ -94,11 +106,16 @@ void rl_bucket_force(struct rl_bucket *b, uint64_t n)
  */
 uint64_t rl_bucket_wait_ns(struct rl_bucket *b, uint64_t n)
 {
+    return rl_bucket_wait_ns_at(b, n, clock_now_ns());
+}
+
+uint64_t rl_bucket_wait_ns_at(struct rl_bucket *b, uint64_t n, uint64_t now)
+{
     __int128 need, wait;
 
     if (b->rate == 0)
         return 0;
-    refill(b, clock_now_ns());
+    refill(b, now);
     need = need_of(b, n);
     if (b->tokens >= need)
         return 0;

@@ -43,6 +43,11 @@ int rl_bucket_take(struct rl_bucket *b, uint64_t n);
 void rl_bucket_force(struct rl_bucket *b, uint64_t n);
 /* Nanoseconds until n units would be admitted: 0 if now. */
 uint64_t rl_bucket_wait_ns(struct rl_bucket *b, uint64_t n);
+/* The same at a clock_now_ns() reading the caller already has (one clock
+ * read for several buckets). */
+int rl_bucket_take_at(struct rl_bucket *b, uint64_t n, uint64_t now);
+void rl_bucket_force_at(struct rl_bucket *b, uint64_t n, uint64_t now);
+uint64_t rl_bucket_wait_ns_at(struct rl_bucket *b, uint64_t n, uint64_t now);
 
 enum { RL_ADMIT = 0, RL_ADMIT_SOFT = 1, RL_REJECT = 2 };
 
