@@ -114,6 +114,10 @@ static int put_info(MDB_txn *txn, struct seg_lmdb *l, uint64_t stream, uint64_t 
     return mdb_put(txn, l->segs, &key, &val, 0);
 }
 
+/* An error code of LMDB or the OS (positive errno, or LMDB's own negative
+ * codes), as opposed to a dlog_err code (-1 .. -29). */
+#define IS_LMDB_ERR(rv) ((rv) > 0 || ((rv) >= MDB_KEYEXIST && (rv) <= MDB_LAST_ERRCODE))
+
 /* Runs fn inside a write txn; commits on 0, aborts otherwise. */
 #define WITH_WRITE_TXN(s, l, txn, what, body)                                            \
     do {                                                                                 \
@@ -121,7 +125,7 @@ static int put_info(MDB_txn *txn, struct seg_lmdb *l, uint64_t stream, uint64_t 
         if (rc_ != 0)                                                                    \
             return lmdb_err((s), rc_, what);                                             \
         int rv_ = (body);                                                                \
-        if (rv_ > 0) {                                                                   \
+        if (IS_LMDB_ERR(rv_)) {                                                          \
             mdb_txn_abort(txn);                                                          \
             return lmdb_err((s), rv_, what);                                             \
         }                                                                                \
@@ -254,7 +258,7 @@ static int sl_read(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq, uint64
     int rv = get_info(txn, l, stream, seq, &i);
     if (rv != 0) {
         mdb_txn_abort(txn);
-        return rv > 0 ? lmdb_err(s, rv, "read") : rv;
+        return IS_LMDB_ERR(rv) ? lmdb_err(s, rv, "read") : rv;
     }
     rc = mdb_cursor_open(txn, l->entries, &cur);
     if (rc != 0) {
@@ -295,7 +299,7 @@ static int sl_info(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
         return lmdb_err(s, rc, "info");
     int rv = get_info(txn, l, stream, seq, out);
     mdb_txn_abort(txn);
-    return rv > 0 ? lmdb_err(s, rv, "info") : rv;
+    return IS_LMDB_ERR(rv) ? lmdb_err(s, rv, "info") : rv;
 }
 
 static int do_fence(MDB_txn *txn, struct seg_lmdb *l, uint64_t stream, uint64_t seq,
