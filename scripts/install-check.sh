@@ -22,7 +22,7 @@ cat > "$dest/prog.c" <<'C'
 #include <stdio.h>
 int main(void)
 {
-    struct dlog *ns;
+    struct dlog_ns *ns;
     char err[DLOG_ERRMSG_LEN];
     if (dlog_open("mem:", NULL, &ns, err) != 0)
         return 1;

@@ -496,10 +496,18 @@ static void describe_json(const struct dlog_stream_info *in)
            ", \"segment_max_age_ms\": %" PRIu64 ", \"segment_max_records\": %" PRIu64
            ", \"retention_age_ms\": %" PRIu64 ", \"retention_bytes\": %" PRIu64
            ", \"compression\": \"%s\", \"max_record_bytes\": %" PRIu64
-           ", \"auto_txid\": %s},\n \"segments\": [",
+           ", \"auto_txid\": %s},\n \"limits\": {\"records_per_sec\": %" PRIu64
+           ", \"bytes_per_sec\": %" PRIu64 ", \"soft_records_per_sec\": %" PRIu64
+           ", \"soft_bytes_per_sec\": %" PRIu64 ", \"burst_ms\": %" PRIu64
+           ", \"max_wait_ms\": %" PRIu64 ", \"quota_bytes\": %" PRIu64
+           ", \"quota_policy\": \"%s\", \"used_bytes\": %" PRIu64 "},\n \"segments\": [",
            k->segment_max_bytes, k->segment_max_age_ms, k->segment_max_records,
            k->retention_age_ms, k->retention_bytes, compression_name(k->compression),
-           k->max_record_bytes, k->auto_txid ? "true" : "false");
+           k->max_record_bytes, k->auto_txid ? "true" : "false",
+           k->limits.records_per_sec, k->limits.bytes_per_sec,
+           k->limits.soft_records_per_sec, k->limits.soft_bytes_per_sec,
+           k->limits.burst_ms, k->limits.max_wait_ms, k->limits.quota_bytes,
+           POLICIES[k->limits.quota_policy <= 1 ? k->limits.quota_policy : 0], in->bytes);
     for (i = 0; i < in->nsegments; i++) {
         const struct dlog_segment_info *s = &in->segments[i];
         printf("%s\n  {\"seq\": %" PRIu64 ", \"state\": \"%s\", \"epoch\": %" PRIu64
@@ -540,6 +548,18 @@ static void describe_table(const struct dlog_stream_info *in)
            k->segment_max_bytes, k->segment_max_age_ms, k->segment_max_records,
            k->retention_age_ms, k->retention_bytes, compression_name(k->compression),
            k->max_record_bytes, k->auto_txid ? "yes" : "no");
+    printf("limits:      records/s=%" PRIu64 " (soft %" PRIu64 ") bytes/s=%" PRIu64
+           " (soft %" PRIu64 ") max-wait-ms=%" PRIu64 "\n",
+           k->limits.records_per_sec, k->limits.soft_records_per_sec,
+           k->limits.bytes_per_sec, k->limits.soft_bytes_per_sec, k->limits.max_wait_ms);
+    if (k->limits.quota_bytes > 0)
+        printf("quota:       %" PRIu64 " of %" PRIu64
+               " bytes used (%.1f%%), %s when full\n",
+               in->bytes, k->limits.quota_bytes,
+               100.0 * (double)in->bytes / (double)k->limits.quota_bytes,
+               k->limits.quota_policy == DLOG_QUOTA_TRUNCATE ? "truncate" : "reject");
+    else
+        printf("quota:       none (%" PRIu64 " bytes used)\n", in->bytes);
     printf("segments:    %zu\n\n", in->nsegments);
     printf("%6s  %-6s  %-16s  %-16s  %10s  %10s  %10s  %8s  %12s\n", "SEQ", "STATE",
            "FIRST", "LAST", "FIRST-TXID", "LAST-TXID", "RECORDS", "ENTRIES", "BYTES");

@@ -16,7 +16,7 @@
 #include "proxy/ratelimit.h"
 
 #define NBUCKETS         1024
-#define ACTIVE_NS        (10ULL * NS_PER_SEC) /* reported while written within this */
+#define ACTIVE_NS        (60ULL * NS_PER_SEC) /* reported while written within this */
 #define DEFAULT_INTERVAL 250
 #define DEFAULT_LEASE    3000
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/errmsg.h"
 #include "base/log.h"
 #include "core/embedded.h"
@@ -105,14 +106,26 @@ struct pconn {
     struct pconn *prev, *next;
 };
 
-/* A WRITE held back by the rate limiter until its tokens have accrued:
- * a copy of its frame, decoded again when the timer fires. */
+/* A WRITE held back by the rate limiter until its tokens have accrued: a
+ * copy of its frame, decoded again when it is due. */
 struct pdelay {
-    uv_timer_t timer;
-    struct pconn *c;
+    struct pconn *c; /* counted */
     uint8_t *frame;
     size_t len;
-    struct pdelay *prev, *next;
+    uint64_t due_ns; /* clock_now_ns() when it may go */
+    struct pdelay *next;
+};
+
+/* The writes of one stream waiting for their tokens, in arrival order, and
+ * one timer, armed while the queue is not empty, for its head. A write that
+ * arrives while the queue is not empty joins its tail even if its tokens
+ * are there, so a stream's writes leave in the order they came. */
+struct pqueue {
+    uv_timer_t timer;
+    struct proxy *p;
+    char stream[DLOG_STREAM_NAME_MAX + 1];
+    struct pdelay *head, *tail;
+    struct pqueue *next; /* in p->queues */
 };
 
 struct proxy {
@@ -125,7 +138,7 @@ struct proxy {
     struct producer *producers;
     struct pconn *conns;
     struct limiter *limiter; /* NULL: no rate limits (a remote namespace) */
-    struct pdelay *delays;
+    struct pqueue *queues;
     unsigned long accepted, open;
     int stopping;
     int freeing;
@@ -342,6 +355,7 @@ static void on_write_done(struct dlog_write_req *req, int status)
 }
 
 static void delay_write(struct pconn *c, const struct wire_msg *m, uint64_t wait_ns);
+static int stream_queued(struct proxy *p, const char *stream);
 
 static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted)
 {
@@ -429,7 +443,7 @@ static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted
             send_error(c, m->type, m->request_id, DLOG_EOVERCAPACITY, errmsg);
             return;
         }
-        if (lim == LIM_DELAY) {
+        if (lim == LIM_DELAY || stream_queued(p, wm->stream)) {
             delay_write(c, m, wait_ns);
             return;
         }
@@ -459,48 +473,78 @@ static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted
     c->refs++;
 }
 
-static void on_delay_closed(uv_handle_t *h)
+static void on_queue_due(uv_timer_t *t);
+
+static struct pqueue *find_queue(struct proxy *p, const char *stream)
 {
-    struct pdelay *d = h->data;
+    for (struct pqueue *q = p->queues; q != NULL; q = q->next)
+        if (strcmp(q->stream, stream) == 0)
+            return q;
+    return NULL;
+}
+
+static int stream_queued(struct proxy *p, const char *stream)
+{
+    struct pqueue *q = p->queues != NULL ? find_queue(p, stream) : NULL;
+    return q != NULL && q->head != NULL;
+}
+
+static void delay_free(struct pdelay *d)
+{
     conn_unref(d->c);
     free(d->frame);
     free(d);
 }
 
-static void delay_unlink(struct pdelay *d)
+static void arm(struct pqueue *q)
 {
-    struct proxy *p = d->c->p;
-    if (d->prev != NULL)
-        d->prev->next = d->next;
-    else
-        p->delays = d->next;
-    if (d->next != NULL)
-        d->next->prev = d->prev;
+    uint64_t now = clock_now_ns(), due = q->head->due_ns;
+    uint64_t ms = due > now ? (due - now + 999999) / 1000000 : 0;
+    uv_timer_start(&q->timer, on_queue_due, ms, 0);
 }
 
-static void on_delay(uv_timer_t *t)
+/* Sends every write at the head of the queue whose time has come. */
+static void on_queue_due(uv_timer_t *t)
 {
-    struct pdelay *d = t->data;
-    struct pconn *c = d->c;
-    struct wire_msg m;
-    char errmsg[DLOG_ERRMSG_SIZE];
+    struct pqueue *q = t->data;
+    uint64_t now = clock_now_ns();
 
-    delay_unlink(d);
-    if (!c->closed && wire_decode_body(d->frame, d->len, &c->p->lim, &m, errmsg) == 0) {
-        handle_write(c, &m, 1); /* its tokens were taken when it was delayed */
-        wire_msg_free(&m);
+    while (q->head != NULL && q->head->due_ns <= now + 500000) {
+        struct pdelay *d = q->head;
+        struct wire_msg m;
+        char errmsg[DLOG_ERRMSG_SIZE];
+
+        q->head = d->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        if (!d->c->closed &&
+            wire_decode_body(d->frame, d->len, &q->p->lim, &m, errmsg) == 0) {
+            handle_write(d->c, &m, 1); /* its tokens were taken when it was queued */
+            wire_msg_free(&m);
+        }
+        delay_free(d);
     }
-    uv_close((uv_handle_t *)&d->timer, on_delay_closed);
+    if (q->head != NULL)
+        arm(q);
 }
 
-/* Holds the WRITE being handled for wait_ns (its tokens are taken). Timers
- * of one loop fire in deadline order, then start order, so the writes of a
- * stream leave in the order they came. */
+/* Queues the WRITE being handled behind its stream's earlier ones, to go
+ * in wait_ns (its tokens are taken already) or after them. */
 static void delay_write(struct pconn *c, const struct wire_msg *m, uint64_t wait_ns)
 {
     struct proxy *p = c->p;
+    struct pqueue *q = find_queue(p, m->u.write.stream);
     struct pdelay *d = calloc(1, sizeof *d);
-    if (d == NULL || (d->frame = malloc(c->frame_len)) == NULL) {
+
+    if (q == NULL && d != NULL && (q = calloc(1, sizeof *q)) != NULL) {
+        q->p = p;
+        snprintf(q->stream, sizeof q->stream, "%s", m->u.write.stream);
+        uv_timer_init(p->loop, &q->timer);
+        q->timer.data = q;
+        q->next = p->queues;
+        p->queues = q;
+    }
+    if (q == NULL || d == NULL || (d->frame = malloc(c->frame_len)) == NULL) {
         free(d);
         send_error(c, m->type, m->request_id, DLOG_ENOMEM,
                    "out of memory delaying a write");
@@ -510,13 +554,21 @@ static void delay_write(struct pconn *c, const struct wire_msg *m, uint64_t wait
     d->len = c->frame_len;
     d->c = c;
     c->refs++;
-    uv_timer_init(p->loop, &d->timer);
-    d->timer.data = d;
-    d->next = p->delays;
-    if (p->delays != NULL)
-        p->delays->prev = d;
-    p->delays = d;
-    uv_timer_start(&d->timer, on_delay, (wait_ns + 999999) / 1000000, 0);
+    d->due_ns = clock_now_ns() + wait_ns;
+    if (q->tail != NULL && q->tail->due_ns > d->due_ns)
+        d->due_ns = q->tail->due_ns;
+    if (q->tail != NULL) {
+        q->tail->next = d;
+        q->tail = d;
+    } else {
+        q->head = q->tail = d;
+        arm(q);
+    }
+}
+
+static void on_queue_closed(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 static void handle_writer_req(struct pconn *c, const struct wire_msg *m)
@@ -1074,11 +1126,16 @@ void proxy_shutdown(struct proxy *p)
     p->srv = NULL;
     limiter_close(p->limiter);
     p->limiter = NULL;
-    while (p->delays != NULL) { /* never sent: their clients see the connection end */
-        struct pdelay *d = p->delays;
-        delay_unlink(d);
-        uv_timer_stop(&d->timer);
-        uv_close((uv_handle_t *)&d->timer, on_delay_closed);
+    while (p->queues != NULL) { /* never sent: their clients see the connection end */
+        struct pqueue *q = p->queues;
+        p->queues = q->next;
+        while (q->head != NULL) {
+            struct pdelay *d = q->head;
+            q->head = d->next;
+            delay_free(d);
+        }
+        uv_timer_stop(&q->timer);
+        uv_close((uv_handle_t *)&q->timer, on_queue_closed);
     }
     for (struct pconn *c = p->conns; c != NULL; c = c->next) {
         if (!c->closed)

@@ -10,7 +10,9 @@
 #     3,000, within 10%); the first proxy is killed with SIGKILL and the
 #     other's share grows to the whole limit within the lease (2 s) and a
 #     report interval;
-#  3. limits changed at run time reach the proxy without a restart.
+#  3. limits changed at run time reach the proxy without a restart;
+#  4. a stream that may wait (max_wait_ms) delays writes over its limit
+#     instead of refusing them, and keeps their order.
 set -u
 : "${top_builddir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 . "$(dirname "$0")/dlogd_lib.sh"
@@ -50,7 +52,7 @@ PIDS+=("$DLOGD_PID")
 "$LOAD" "$DLOGD_URI" s 3 5000 2000 "$SECS" >"$T/one.load" 2>&1
 cat "$T/one.load" | tail -3
 read -r _ _ acked _ rej _ other < <(grep '^total' "$T/one.load")
-read -r _ _ nread _ found _ dups _ foreign < <(grep '^check' "$T/one.load")
+read -r _ _ nread _ found _ dups _ foreign _ disorder < <(grep '^check' "$T/one.load")
 rate=$((acked / SECS))
 echo "offered 15000 records/s (30 MB/s); admitted $rate records/s ($((rate * 2000)) bytes/s)"
 check "admitted rate $rate records/s is within 10% of 5000" "near $rate 5000 10"
@@ -69,6 +71,20 @@ read -r _ _ acked _ rej _ other < <(grep '^total' "$T/free.load")
 # The proxy re-reads limits within an interval; allow the first second.
 check "after 'limit s --records-per-sec 0' writes are admitted ($acked, $rej refused)" \
   "[ ${rej:-1} -le 2000 ] && [ ${acked:-0} -ge 4000 ]"
+
+# ---- 4. delayed, not refused: 1,200 records/s offered to a 1,000/s limit
+# for 3 s builds at most 600 records (0.6 s) of waiting, under max_wait_ms
+"$CTL" -u "$DLOGD_URI" create d --auto-txid --records-per-sec 1000 --max-wait-ms 1500 >/dev/null
+start=$SECONDS
+"$LOAD" "$DLOGD_URI" d 1 1200 100 3 >"$T/delay.load" 2>&1
+read -r _ _ acked _ rej _ other < <(grep '^total' "$T/delay.load")
+read -r _ _ nread _ found _ dups _ foreign _ disorder < <(grep '^check' "$T/delay.load")
+delayed=$("$CTL" -u "$DLOGD_URI" limits d --json | sed -n 's/.*"proxy":"total"[^}]*"delayed":\([0-9]*\).*/\1/p')
+echo "delay: acked $acked rejected $rej other $other delayed ${delayed:-?} disorder $disorder"
+check "no write over the limit was refused while it could wait ($rej refused)" "[ ${rej:-1} -eq 0 ] && [ ${other:-1} -eq 0 ]"
+check "writes were delayed (${delayed:-0})" "[ ${delayed:-0} -gt 100 ]"
+check "all 3600 delayed or not are stored once, in the order written" \
+  "[ ${found:-0} -eq 3600 ] && [ ${dups:-1} -eq 0 ] && [ ${disorder:-1} -eq 0 ]"
 dlogd_stop KILL
 PIDS=()
 

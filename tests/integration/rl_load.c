@@ -9,8 +9,9 @@
  * DLOG_EOVERCAPACITY, or another error. Each second a line
  * "sec N acked A rejected R other O" goes to stdout (flushed), then a
  * summary "total acked A rejected R other O"; then, unless --no-check, the
- * stream is read back and "check read N acked-found F dups D foreign X"
- * tells whether every acknowledged record is there exactly once. Exits 0
+ * stream is read back and "check read N acked-found F dups D foreign X
+ * disorder O" tells whether every acknowledged record is there exactly
+ * once, and how many records of a writer came before one it wrote earlier. Exits 0
  * unless it could not run. Pacing sleeps until each write's time is due.
  */
 #include <pthread.h>
@@ -114,7 +115,11 @@ static void check(long threads)
 {
     struct dlog_reader *r;
     struct dlog_reader_options o;
-    uint64_t nread = 0, found = 0, dups = 0, foreign = 0;
+    uint64_t nread = 0, found = 0, dups = 0, foreign = 0, disorder = 0;
+    long last[MAX_THREADS];
+
+    for (long t = 0; t < MAX_THREADS; t++)
+        last[t] = -1;
 
     dlog_reader_options_init(&o);
     o.start = DLOG_START_HEAD;
@@ -138,6 +143,9 @@ static void check(long threads)
             foreign++;
             continue;
         }
+        if (i < last[t])
+            disorder++;
+        last[t] = i;
         if (ackmap[t][i] == 1) {
             ackmap[t][i] = 2;
             found++;
@@ -148,9 +156,9 @@ static void check(long threads)
         }
     }
     dlog_reader_close(r);
-    printf("check read %llu acked-found %llu dups %llu foreign %llu\n",
+    printf("check read %llu acked-found %llu dups %llu foreign %llu disorder %llu\n",
            (unsigned long long)nread, (unsigned long long)found, (unsigned long long)dups,
-           (unsigned long long)foreign);
+           (unsigned long long)foreign, (unsigned long long)disorder);
 }
 
 int main(int argc, char **argv)
