@@ -388,10 +388,9 @@ static void read_grant(struct limiter *l)
         rl_grant_decode(v.p, v.len, &g) == 0)
         fresh = 1;
     bytes_free(&v);
-    if (l->meta->kv_list(l->meta, RL_PREFIX_REPORT, &items, &n) == 0)
+    int listed = l->meta->kv_list(l->meta, RL_PREFIX_REPORT, &items, &n) == 0;
+    if (listed)
         meta_kv_list_free(items, n);
-    else
-        n = 0;
     pthread_mutex_lock(&l->mu);
     if (fresh) {
         rl_grant_clear(&l->grant);
@@ -399,7 +398,8 @@ static void read_grant(struct limiter *l)
         l->grant_version = ver;
         l->grant_until_ns = clock_now_ns() + g.lease_ms * NS_PER_MS;
     }
-    l->nproxies = n > 0 ? (uint32_t)n : 1;
+    if (listed) /* unreadable: keep the last count, never fall to 1 */
+        l->nproxies = n > 0 ? (uint32_t)n : 1;
     reshare(l, &l->nsent, 0);
     for (int i = 0; i < NBUCKETS; i++)
         for (struct lentry *e = l->tab[i]; e != NULL; e = e->next)

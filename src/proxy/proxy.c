@@ -437,6 +437,12 @@ static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted
             bytes += wm->recs[i].len + wm->recs[i].key_len;
         /* A producer's write is refused rather than delayed: a retry must
          * not find it both waiting here and resent. */
+        if (wm->producer_id != 0 && stream_queued(p, wm->stream)) {
+            send_error(c, m->type, m->request_id, DLOG_EOVERCAPACITY,
+                       "rate limit: earlier writes of the stream are waiting for their "
+                       "tokens, and a producer's write is refused rather than delayed");
+            return;
+        }
         int lim = limiter_admit(p->limiter, wm->stream, wm->nrecs, bytes,
                                 wm->producer_id == 0, &wait_ns, errmsg);
         if (lim == LIM_REJECT) {
