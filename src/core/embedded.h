@@ -67,6 +67,10 @@ int emb_limits_stats(struct dlog_ns *ns, const char *name, struct dlog_limit_sta
 int ns_limits_load(struct embedded *e, struct dlog_limits *l, char *errmsg);
 /* The bytes every stream of the namespace retains. */
 int ns_usage(struct embedded *e, uint64_t *used, char *errmsg);
+/* dlog_limits_get for an embedded namespace, with its own errmsg instead of
+ * ns's, so that another thread (the proxy's limiter) may call it. */
+int embedded_limits_load(struct dlog_ns *ns, const char *name, struct dlog_limits *l,
+                         char *errmsg);
 
 /* stream.c: the admin part of the backend vtable. */
 int emb_create(struct dlog_ns *ns, const char *name,

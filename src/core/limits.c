@@ -99,13 +99,19 @@ int emb_limits_set(struct dlog_ns *ns, const char *name, const struct dlog_limit
 
 int emb_limits_get(struct dlog_ns *ns, const char *name, struct dlog_limits *l)
 {
+    return embedded_limits_load(ns, name, l, ns->errmsg);
+}
+
+int embedded_limits_load(struct dlog_ns *ns, const char *name, struct dlog_limits *l,
+                         char *errmsg)
+{
     struct embedded *e = embedded_of(ns);
     struct meta_stream ms;
     int rv;
 
     if (name == NULL)
-        return ns_limits_load(e, l, ns->errmsg);
-    rv = stream_load(e, name, &ms, ns->errmsg);
+        return ns_limits_load(e, l, errmsg);
+    rv = stream_load(e, name, &ms, errmsg);
     if (rv != 0)
         return rv;
     *l = ms.cfg.limits;

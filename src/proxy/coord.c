@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "core/embedded.h"
 #include "meta/meta_rl.h"
 #include "proxy/maxmin.h"
 
@@ -173,8 +174,9 @@ static void divide(struct dlog_ns *ns, const char *key, struct rl_report *reps, 
     struct dlog_limits lim;
     uint64_t dr[MAX_PROXIES], db[MAX_PROXIES], sr[MAX_PROXIES], sb[MAX_PROXIES];
     size_t who[MAX_PROXIES], k = 0;
+    char errmsg[DLOG_ERRMSG_SIZE];
 
-    if (dlog_limits_get(ns, key[0] ? key : NULL, &lim) != 0)
+    if (embedded_limits_load(ns, key[0] ? key : NULL, &lim, errmsg) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < reps[i].n; j++) {

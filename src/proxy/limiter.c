@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/errmsg.h"
 #include "base/log.h"
+#include "core/embedded.h"
 #include "meta/meta_rl.h"
 #include "proxy/coord.h"
 #include "proxy/ratelimit.h"
@@ -150,7 +151,8 @@ static void set_conf(struct limiter *l, struct lentry *e, const struct dlog_limi
 /* Reads a limit's levels: the stream's, or the namespace's for key "". */
 static int load_conf(struct limiter *l, const char *key, struct dlog_limits *c)
 {
-    int rv = dlog_limits_get(l->ns, key[0] ? key : NULL, c);
+    char errmsg[DLOG_ERRMSG_SIZE];
+    int rv = embedded_limits_load(l->ns, key[0] ? key : NULL, c, errmsg);
 
     if (rv == DLOG_ENOTFOUND) { /* deleted: no limit */
         dlog_limits_init(c);
