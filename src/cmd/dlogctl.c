@@ -25,6 +25,8 @@
 
 #include <dlog/dlog.h>
 
+#include "cmd/dlogctl_cluster.h"
+
 #define DEFAULT_URI        "file:./dlog-data"
 #define EXIT_RUNTIME       1
 #define EXIT_USAGE         2
@@ -1303,6 +1305,11 @@ static int cmd_tail(struct ctl *c, int argc, char **argv)
  * help, the command table and main
  * ------------------------------------------------------------------------ */
 
+static int cmd_cluster(struct ctl *c, int argc, char **argv)
+{
+    return dlogctl_cluster(c->uri, argc, argv);
+}
+
 static int cmd_help(struct ctl *c, int argc, char **argv)
 {
     const struct command *cmd;
@@ -1386,6 +1393,11 @@ static const struct command commands[] = {
      "Shows limits, quota usage and each proxy's share and counters.",
      "  --json               print JSON instead of a table\n"
      "  --namespace          the namespace's instead of a stream's\n"},
+    {"cluster", cmd_cluster, "status|add-node|remove-node [ARGS]",
+     "Node calls to a cluster (-u cluster://H:P,...; docs/cluster.md).",
+     "  status               every node's state, term, applied index, revision\n"
+     "  add-node --id N --raft H:P --listen H:P   add a voter\n"
+     "  remove-node ID       remove a node from the metadata group\n"},
     {"help", cmd_help, "[COMMAND]", "Shows help for dlogctl or one command.", ""},
 };
 

@@ -3,10 +3,14 @@
  *
  *   dlogd --role local --data DIR [--listen 127.0.0.1:7000] [--config FILE]
  *         [--pid-file FILE] [--log-level debug|info|warn|error]
+ *   dlogd --role node --id N --listen HOST:PORT --raft HOST:PORT --data DIR
+ *         (--bootstrap [--peers ID@HOST:PORT,...] | --join HOST:PORT[,...])
  *
  * Role "local" serves a file:DIR namespace (metadata, segments and the
- * write proxy in one process, one port). The cluster roles (node, proxy,
- * broker) come with cluster mode and are refused with a clear message.
+ * write proxy in one process, one port). Role "node" hosts a replica of a
+ * cluster's metadata Raft group and answers node calls (src/node/node.h).
+ * The roles proxy and broker come later and are refused with a clear
+ * message.
  *
  * The configuration file is INI (read with libinih): keys role, data,
  * listen, pid-file, log-level, max-frame in a [dlogd] section (or before
@@ -32,6 +36,7 @@
 #include "base/errmsg.h"
 #include "base/log.h"
 #include "net/net.h"
+#include "node/node.h"
 #include "proxy/proxy.h"
 
 struct config {
@@ -45,6 +50,12 @@ struct config {
     char limits[8];            /* "on" (default) or "off" */
     unsigned long interval_ms; /* rate-limit reports; 0: default */
     unsigned long lease_ms;    /* rate-limit grant lease; 0: default */
+    /* role node */
+    unsigned long long id;
+    char raft[300];
+    char join[1024];
+    char peers[4096];
+    int bootstrap;
 };
 
 static void usage(FILE *f)
@@ -52,12 +63,25 @@ static void usage(FILE *f)
     fprintf(
         f,
         "usage: dlogd --role local --data DIR [options]\n"
+        "       dlogd --role node --id N --listen HOST:PORT --raft HOST:PORT --data DIR\n"
+        "             (--bootstrap [--peers ID@HOST:PORT,...] | --join HOST:PORT[,...])\n"
         "\n"
-        "Serves a dlog namespace over the wire protocol (docs/protocol.md).\n"
+        "Serves a dlog namespace over the wire protocol (docs/protocol.md), or\n"
+        "runs a node of a cluster (docs/cluster.md).\n"
         "\n"
-        "  --role ROLE          local (metadata + segments + proxy in one process);\n"
-        "                       node, proxy and broker come with cluster mode\n"
-        "  --data DIR           the namespace's directory (created if missing)\n"
+        "  --role ROLE          local (metadata + segments + proxy in one process), or\n"
+        "                       node (a replica of the cluster's metadata group);\n"
+        "                       proxy and broker come later\n"
+        "  --data DIR           the namespace's (local) or the node's directory\n"
+        "                       (created if missing)\n"
+        "  --id N               node: this node's id (>= 1, unique, never reused)\n"
+        "  --raft HOST:PORT     node: the address of Raft traffic (a real port; other\n"
+        "                       nodes connect to it)\n"
+        "  --bootstrap          node: start a new cluster (ignored if DIR holds one)\n"
+        "  --peers LIST         node, with --bootstrap: ID@HOST:PORT,... the Raft\n"
+        "                       addresses of all first members (default: this node)\n"
+        "  --join ADDRS         node: listen addresses of members to ask to add this\n"
+        "                       node as a voter (asked again at every start)\n"
         "  --listen HOST:PORT   address to listen on (default 127.0.0.1:7000; port 0\n"
         "                       picks a free one). Only loopback unless told otherwise\n"
         "  --config FILE        INI file with the same keys (role, data, listen,\n"
@@ -74,7 +98,8 @@ static void usage(FILE *f)
         "  -h, --help           this help\n"
         "  -V, --version        the version\n"
         "\n"
-        "On start it prints \"dlogd: listening on HOST:PORT\" on stdout.\n");
+        "On start it prints \"dlogd: listening on HOST:PORT\" on stdout. A node's\n"
+        "listen address takes node calls (dlogctl cluster status -u URI).\n");
 }
 
 static int set_key(struct config *c, const char *key, const char *value)
@@ -109,6 +134,33 @@ static int set_key(struct config *c, const char *key, const char *value)
             c->interval_ms = v;
         else
             c->lease_ms = v;
+    } else if (strcmp(key, "id") == 0) {
+        char *end;
+        errno = 0;
+        c->id = strtoull(value, &end, 10);
+        if (errno != 0 || *end != '\0' || c->id == 0 || value[0] == '-')
+            return -1;
+    } else if (strcmp(key, "raft") == 0) {
+        if (strlen(value) >= sizeof c->raft)
+            return -1;
+        COPY(raft);
+    } else if (strcmp(key, "join") == 0) {
+        if (strlen(value) >= sizeof c->join)
+            return -1;
+        COPY(join);
+    } else if (strcmp(key, "peers") == 0) {
+        if (strlen(value) >= sizeof c->peers)
+            return -1;
+        COPY(peers);
+    } else if (strcmp(key, "bootstrap") == 0) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+            strcmp(value, "1") == 0)
+            c->bootstrap = 1;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 ||
+                 strcmp(value, "0") == 0)
+            c->bootstrap = 0;
+        else
+            return -1;
     } else if (strcmp(key, "max-frame") == 0 || strcmp(key, "max_frame") == 0) {
         char *end;
         errno = 0;
@@ -228,6 +280,100 @@ static int run(const struct config *c)
     return 0;
 }
 
+/* ---------------------------------------------------------------- role node */
+
+struct node_server {
+    uv_loop_t loop;
+    uv_signal_t sigint, sigterm;
+    struct node *node;
+    int stopping;
+};
+
+static void on_node_stopped(void *data)
+{
+    struct node_server *s = data;
+
+    s->node = NULL;
+    log_info("dlogd", "node stopped");
+}
+
+static void on_node_signal(uv_signal_t *h, int signum)
+{
+    struct node_server *s = h->data;
+
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    log_warn("dlogd", "signal %d: shutting down", signum);
+    node_stop(s->node, on_node_stopped, s);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+        fprintf(stderr, "dlogd: cannot write pid file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int run_node(const struct config *c)
+{
+    struct node_server s;
+    struct node_options o;
+    char errmsg[DLOG_ERRMSG_LEN] = "", host[256];
+    int port, rv;
+
+    memset(&s, 0, sizeof s);
+    if (net_parse_hostport(c->listen, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "dlogd: --listen: expected HOST:PORT, got '%s'\n", c->listen);
+        return 2;
+    }
+    memset(&o, 0, sizeof o);
+    o.id = c->id;
+    o.listen = c->listen;
+    o.raft = c->raft;
+    o.data = c->data;
+    o.bootstrap = c->bootstrap;
+    o.peers = c->peers[0] ? c->peers : NULL;
+    o.join = c->join[0] ? c->join : NULL;
+    o.max_frame = c->max_frame;
+    o.server_name = "dlogd " PACKAGE_VERSION " node";
+    uv_loop_init(&s.loop);
+    rv = node_start(&s.loop, &o, &s.node, errmsg);
+    if (rv != 0) {
+        fprintf(stderr, "dlogd: node: %s (%s)\n", errmsg, dlog_strerror(rv));
+        uv_run(&s.loop, UV_RUN_DEFAULT); /* what node_start opened closes */
+        uv_loop_close(&s.loop);
+        return 1;
+    }
+    if (strncmp(host, "127.", 4) != 0 && strcmp(host, "::1") != 0)
+        log_warn("dlogd", "listening on %s, which is not a loopback address", host);
+    if (c->pid_file[0] != '\0' && write_pid_file(c->pid_file) != 0)
+        return 1;
+    s.sigint.data = s.sigterm.data = &s;
+    uv_signal_init(&s.loop, &s.sigint);
+    uv_signal_init(&s.loop, &s.sigterm);
+    uv_signal_start(&s.sigint, on_node_signal, SIGINT);
+    uv_signal_start(&s.sigterm, on_node_signal, SIGTERM);
+    printf("dlogd: listening on %s:%d (role node, id %llu, raft %s, data %s)\n",
+           host[0] ? host : "127.0.0.1", node_listen_port(s.node), c->id, c->raft,
+           c->data);
+    fflush(stdout);
+    uv_run(&s.loop, UV_RUN_DEFAULT);
+    rv = uv_loop_close(&s.loop);
+    if (rv != 0)
+        log_warn("dlogd", "loop closed with handles open: %s", uv_strerror(rv));
+    if (c->pid_file[0] != '\0')
+        unlink(c->pid_file);
+    log_info("dlogd", "stopped");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct config c;
@@ -247,6 +393,11 @@ int main(int argc, char **argv)
         {"limits", required_argument, NULL, 'R'},
         {"limit-interval-ms", required_argument, NULL, 'I'},
         {"limit-lease-ms", required_argument, NULL, 'E'},
+        {"id", required_argument, NULL, 'N'},
+        {"raft", required_argument, NULL, 'T'},
+        {"join", required_argument, NULL, 'J'},
+        {"peers", required_argument, NULL, 'P'},
+        {"bootstrap", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -284,6 +435,21 @@ int main(int argc, char **argv)
             break;
         case 'E':
             key = "limit-lease-ms";
+            break;
+        case 'N':
+            key = "id";
+            break;
+        case 'T':
+            key = "raft";
+            break;
+        case 'J':
+            key = "join";
+            break;
+        case 'P':
+            key = "peers";
+            break;
+        case 'B':
+            flags.bootstrap = 1;
             break;
         case 'c':
             config_file = optarg;
@@ -332,7 +498,14 @@ int main(int argc, char **argv)
     OVERRIDE(log_level);
     OVERRIDE(proxy_id);
     OVERRIDE(limits);
+    OVERRIDE(raft);
+    OVERRIDE(join);
+    OVERRIDE(peers);
 #undef OVERRIDE
+    if (flags.id != 0)
+        c.id = flags.id;
+    if (flags.bootstrap)
+        c.bootstrap = 1;
     if (flags.max_frame != 0)
         c.max_frame = flags.max_frame;
     if (flags.interval_ms != 0)
@@ -347,12 +520,23 @@ int main(int argc, char **argv)
         }
         log_set_level((enum log_level)lvl);
     }
+    if (strcmp(c.role, "node") == 0) {
+        if (c.id == 0 || c.raft[0] == '\0' || c.data[0] == '\0') {
+            fprintf(stderr, "dlogd: role node needs --id N, --raft HOST:PORT and "
+                            "--data DIR\n");
+            return 2;
+        }
+        if (!c.bootstrap && c.join[0] == '\0')
+            log_warn("dlogd", "neither --bootstrap nor --join: the node waits to be "
+                              "added (or restarts as a member)");
+        signal(SIGPIPE, SIG_IGN);
+        return run_node(&c);
+    }
     if (strcmp(c.role, "local") != 0) {
-        if (strcmp(c.role, "node") == 0 || strcmp(c.role, "proxy") == 0 ||
-            strcmp(c.role, "broker") == 0)
+        if (strcmp(c.role, "proxy") == 0 || strcmp(c.role, "broker") == 0)
             fprintf(stderr,
-                    "dlogd: role '%s' needs cluster mode, which this build does not "
-                    "have yet; use --role local\n",
+                    "dlogd: role '%s' needs the data groups of cluster mode, which "
+                    "this build does not have yet; use --role local or node\n",
                     c.role);
         else
             fprintf(stderr, "dlogd: unknown role '%s' (local, node, proxy, broker)\n",

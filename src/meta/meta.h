@@ -138,4 +138,18 @@ int meta_mem_open(struct dlog_meta_ops **out);
 int meta_lmdb_open(const char *dir, uint64_t map_size, struct dlog_meta_ops **out,
                    char *errmsg);
 
+/*
+ * The metadata Raft group of a cluster (meta_raft.c), reached by node calls
+ * at addrs, "host:port,host:port,..." (the nodes' listen addresses; any
+ * subset that includes a live member will do). Connects lazily: opening
+ * checks the addresses only. Each call follows leader redirects and
+ * retries other nodes for up to a few seconds (meta_raft_set_timeout), so
+ * a leader change is seen as latency. Calls are synchronous and
+ * thread-safe (one at a time per store). 0, DLOG_EINVAL (bad addresses,
+ * errmsg says which), DLOG_ENOMEM.
+ */
+int meta_raft_open(const char *addrs, struct dlog_meta_ops **out, char *errmsg);
+/* The deadline of each later call of a store from meta_raft_open, in ms. */
+void meta_raft_set_timeout(struct dlog_meta_ops *m, unsigned ms);
+
 #endif

@@ -38,20 +38,24 @@
 #define WIRE_MIN_FRAME_LIMIT   (64u * 1024) /* the least max_frame a peer may announce */
 
 /* Field limits ("Limits"). */
-#define WIRE_MAX_NAME      255        /* stream names: DLOG_STREAM_NAME_MAX */
-#define WIRE_MAX_PEER_NAME 128        /* client and server names */
-#define WIRE_MAX_MESSAGE   1024       /* error messages */
-#define WIRE_MAX_ADDRESS   300        /* "host:port" in redirects */
-#define WIRE_MAX_TOKEN     4096       /* auth tokens */
-#define WIRE_MAX_KEY       65536      /* record keys and key prefixes */
-#define WIRE_MAX_RECORDS   65536      /* records per WRITE or READ reply */
-#define WIRE_MAX_LIST      10000      /* names per STREAM_LIST reply */
-#define WIRE_MAX_SEGMENTS  10000      /* segments per STREAM_DESCRIBE reply */
-#define WIRE_MAX_PROXIES   1024       /* proxies per LIMITS_STATS reply */
-#define WIRE_MAX_PROXY_ID  63         /* a proxy's id in LIMITS_STATS */
-#define WIRE_MAX_WAIT_MS   600000     /* READ long-poll, 10 minutes */
-#define WIRE_MAX_DEPTH     8          /* msgpack nesting, the envelope being depth 1 */
-#define WIRE_MAX_OBJECTS   (1u << 20) /* msgpack values per frame */
+#define WIRE_MAX_NAME        255         /* stream names: DLOG_STREAM_NAME_MAX */
+#define WIRE_MAX_PEER_NAME   128         /* client and server names */
+#define WIRE_MAX_MESSAGE     1024        /* error messages */
+#define WIRE_MAX_ADDRESS     300         /* "host:port" in redirects */
+#define WIRE_MAX_TOKEN       4096        /* auth tokens */
+#define WIRE_MAX_KEY         65536       /* record keys and key prefixes */
+#define WIRE_MAX_RECORDS     65536       /* records per WRITE or READ reply */
+#define WIRE_MAX_LIST        10000       /* names per STREAM_LIST reply */
+#define WIRE_MAX_SEGMENTS    10000       /* segments per STREAM_DESCRIBE reply */
+#define WIRE_MAX_PROXIES     1024        /* proxies per LIMITS_STATS reply */
+#define WIRE_MAX_PROXY_ID    63          /* a proxy's id in LIMITS_STATS */
+#define WIRE_MAX_WAIT_MS     600000      /* READ long-poll, 10 minutes */
+#define WIRE_MAX_META_KEY    256         /* metadata keys (META_KEY_MAX) */
+#define WIRE_MAX_META_VALUE  65536       /* metadata values (META_VALUE_MAX) */
+#define WIRE_MAX_META_RECORD (64u << 20) /* an encoded stream record */
+#define WIRE_MAX_MEMBERS     1024        /* members per CLUSTER_STATUS reply */
+#define WIRE_MAX_DEPTH       8           /* msgpack nesting, the envelope being depth 1 */
+#define WIRE_MAX_OBJECTS     (1u << 20)  /* msgpack values per frame */
 
 /* Positive results of wire_decode: the frame is well-formed up to its type
  * and request id (msg->version/type/is_reply/request_id are set), but this

@@ -222,6 +222,8 @@ static int describe_rep(char *errmsg, const struct wire_describe_rep *r)
 
 static int request(const struct wire_msg *m, char *errmsg)
 {
+    if (WIRE_IS_META_NODE(m->type))
+        return wire_node_check_request(m, errmsg);
     switch (m->type) {
     case WIRE_HELLO: {
         const struct wire_hello *h = &m->u.hello;
@@ -323,6 +325,8 @@ static int request(const struct wire_msg *m, char *errmsg)
 
 static int reply(const struct wire_msg *m, char *errmsg)
 {
+    if (WIRE_IS_META_NODE(m->type))
+        return wire_node_check_reply(m, errmsg);
     switch (m->type) {
     case WIRE_HELLO: {
         const struct wire_hello_rep *h = &m->u.hello_rep;

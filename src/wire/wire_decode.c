@@ -27,11 +27,8 @@
 #include "base/errmsg.h"
 #include "wire/wire_int.h"
 
-struct dec {
-    msgpack_zone *mem; /* the message's memory, made on first use */
-    char *errmsg;
-    int typed; /* the envelope's type has been read */
-};
+/* struct wire_dec (wire_int.h) is shared with wire_node.c. */
+#define dec wire_dec
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -567,8 +564,11 @@ static int request(struct dec *d, struct wire_msg *m, const msgpack_object *body
         [WIRE_READ] = 8,
     };
     const msgpack_object *b;
-    int rv = array(d, body, "body", nfields[m->type], &b);
+    int rv;
 
+    if (WIRE_IS_META_NODE(m->type))
+        return wire_node_decode_request(d, m, body);
+    rv = array(d, body, "body", nfields[m->type], &b);
     if (rv != 0)
         return rv;
     switch (m->type) {
@@ -642,6 +642,8 @@ static int reply(struct dec *d, struct wire_msg *m, const msgpack_object *body)
     const msgpack_object *b;
     int rv;
 
+    if (WIRE_IS_META_NODE(m->type))
+        return wire_node_decode_reply(d, m, body);
     switch (m->type) {
     case WIRE_HELLO:
         rv = array(d, body, "body", 3, &b);
@@ -848,6 +850,63 @@ static int envelope(struct dec *d, struct wire_msg *m, const msgpack_object *roo
     else
         return want(d, &e[3], "status", "int");
     return m->status != 0 ? error_reply(d, m, &e[4]) : reply(d, m, &e[4]);
+}
+
+/* ------------------------------------------------------ shared helpers */
+
+int wire_dec_array(struct wire_dec *d, const msgpack_object *o, const char *field,
+                   uint32_t n, const msgpack_object **items)
+{
+    return array(d, o, field, n, items);
+}
+
+int wire_dec_list(struct wire_dec *d, const msgpack_object *o, const char *field,
+                  uint32_t max, const msgpack_object **items, size_t *n)
+{
+    return list(d, o, field, max, items, n);
+}
+
+int wire_dec_u64(struct wire_dec *d, const msgpack_object *o, const char *field,
+                 uint64_t *v)
+{
+    return u64(d, o, field, v);
+}
+
+int wire_dec_u32(struct wire_dec *d, const msgpack_object *o, const char *field,
+                 uint32_t *v)
+{
+    return u32(d, o, field, v);
+}
+
+int wire_dec_bool(struct wire_dec *d, const msgpack_object *o, const char *field, int *v)
+{
+    return boolean(d, o, field, v);
+}
+
+int wire_dec_str(struct wire_dec *d, const msgpack_object *o, const char *field,
+                 size_t max, const char **out)
+{
+    return str(d, o, field, max, out);
+}
+
+int wire_dec_bin(struct wire_dec *d, const msgpack_object *o, const char *field,
+                 size_t max, const void **p, size_t *len)
+{
+    return bin(d, o, field, max, 0, p, len);
+}
+
+void *wire_dec_alloc(struct wire_dec *d, size_t n)
+{
+    void *p = alloc(d, n);
+
+    if (p == NULL)
+        nomem(d);
+    return p;
+}
+
+int wire_dec_wrap(struct wire_dec *d, int rv, const char *field)
+{
+    return wrap(d, rv, field);
 }
 
 /* ------------------------------------------------------------------- API */

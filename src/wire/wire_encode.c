@@ -231,6 +231,10 @@ static void describe_rep(msgpack_packer *pk, const struct wire_describe_rep *r)
 
 static void request(msgpack_packer *pk, const struct wire_msg *m)
 {
+    if (WIRE_IS_META_NODE(m->type)) {
+        wire_node_pack_request(pk, m);
+        return;
+    }
     switch (m->type) {
     case WIRE_HELLO:
         msgpack_pack_array(pk, 4);
@@ -334,6 +338,10 @@ static void request(msgpack_packer *pk, const struct wire_msg *m)
 
 static void reply(msgpack_packer *pk, const struct wire_msg *m)
 {
+    if (WIRE_IS_META_NODE(m->type)) {
+        wire_node_pack_reply(pk, m);
+        return;
+    }
     switch (m->type) {
     case WIRE_HELLO:
         msgpack_pack_array(pk, 3);

@@ -39,4 +39,51 @@ int wire_address_ok(const char *s, size_t len);
  */
 int wire_msg_check(const struct wire_msg *m, char *errmsg);
 
+/*
+ * Decoding (wire_decode.c), shared with wire_node.c: the state of one
+ * decode, and its field readers. Each returns 0 or DLOG_EPROTO /
+ * DLOG_ENOMEM with a message naming the field in d->errmsg. Strings are
+ * copied into the message's memory; bins point into the frame.
+ */
+struct msgpack_object;
+struct msgpack_zone;
+struct wire_dec {
+    struct msgpack_zone *mem; /* the message's memory, made on first use */
+    char *errmsg;
+    int typed; /* the envelope's type has been read */
+};
+int wire_dec_array(struct wire_dec *d, const struct msgpack_object *o, const char *field,
+                   uint32_t n, const struct msgpack_object **items);
+int wire_dec_list(struct wire_dec *d, const struct msgpack_object *o, const char *field,
+                  uint32_t max, const struct msgpack_object **items, size_t *n);
+int wire_dec_u64(struct wire_dec *d, const struct msgpack_object *o, const char *field,
+                 uint64_t *v);
+int wire_dec_u32(struct wire_dec *d, const struct msgpack_object *o, const char *field,
+                 uint32_t *v);
+int wire_dec_bool(struct wire_dec *d, const struct msgpack_object *o, const char *field,
+                  int *v);
+int wire_dec_str(struct wire_dec *d, const struct msgpack_object *o, const char *field,
+                 size_t max, const char **out);
+int wire_dec_bin(struct wire_dec *d, const struct msgpack_object *o, const char *field,
+                 size_t max, const void **p, size_t *len);
+/* n bytes of the message's memory; NULL (and DLOG_ENOMEM in errmsg). */
+void *wire_dec_alloc(struct wire_dec *d, size_t n);
+/* Prefixes the message with field and passes rv on. */
+int wire_dec_wrap(struct wire_dec *d, int rv, const char *field);
+
+/*
+ * The metadata group's node calls (wire_node.c), types 0x40..0x5f: their
+ * bodies in the three directions, called by the general code for those
+ * types only. The packers take a msgpack_packer.
+ */
+struct msgpack_packer;
+void wire_node_pack_request(struct msgpack_packer *pk, const struct wire_msg *m);
+void wire_node_pack_reply(struct msgpack_packer *pk, const struct wire_msg *m);
+int wire_node_decode_request(struct wire_dec *d, struct wire_msg *m,
+                             const struct msgpack_object *body);
+int wire_node_decode_reply(struct wire_dec *d, struct wire_msg *m,
+                           const struct msgpack_object *body);
+int wire_node_check_request(const struct wire_msg *m, char *errmsg);
+int wire_node_check_reply(const struct wire_msg *m, char *errmsg);
+
 #endif

@@ -46,7 +46,20 @@
     X(HEARTBEAT, 0x24)                                                                   \
     X(RELEASE, 0x25)                                                                     \
     X(READER_OPEN, 0x30)                                                                 \
-    X(READ, 0x31)
+    X(READ, 0x31)                                                                        \
+    X(META_CREATE, 0x40)                                                                 \
+    X(META_GET, 0x41)                                                                    \
+    X(META_LIST, 0x42)                                                                   \
+    X(META_UPDATE, 0x43)                                                                 \
+    X(META_REMOVE, 0x44)                                                                 \
+    X(META_KV_GET, 0x45)                                                                 \
+    X(META_KV_PUT, 0x46)                                                                 \
+    X(META_KV_REMOVE, 0x47)                                                              \
+    X(META_KV_LIST, 0x48)                                                                \
+    X(META_REVISION, 0x49)                                                               \
+    X(NODE_JOIN, 0x4a)                                                                   \
+    X(NODE_REMOVE, 0x4b)                                                                 \
+    X(CLUSTER_STATUS, 0x4c)
 
 enum wire_type {
 #define WIRE__TYPE_ENUM(name, value) WIRE_##name = value,
@@ -235,6 +248,162 @@ struct wire_read_rep {
     struct dlog_dlsn next; /* the position the next READ starts at */
 };
 
+/* ------------------------------------------------------- metadata node calls */
+
+/* 1 if type (without WIRE_REPLY) is one of the metadata group's node calls. */
+#define WIRE_IS_META_NODE(type) ((type) >= 0x40 && (type) <= 0x5f)
+
+/*
+ * Node calls of the metadata group (docs/protocol.md, "Node calls"), served
+ * by every `dlogd --role node`. Writes go to the group's leader (others
+ * answer DLOG_ENOTLEADER with the leader's address, or DLOG_EUNAVAILABLE);
+ * reads are served by any replica from what it has applied, and wait for
+ * nothing: a read carrying min_revision > 0 is answered only by a replica
+ * whose revision has reached it (others redirect to the leader or answer
+ * DLOG_EUNAVAILABLE), which gives a client read-your-writes across replicas.
+ *
+ * Stream records travel as the bytes of meta_stream_encode (meta/meta.h),
+ * opaque to this layer.
+ */
+
+/* META_CREATE and META_UPDATE requests: [record: bin]. */
+struct wire_meta_record {
+    const void *record; /* meta_stream_encode bytes, 1..WIRE_MAX_META_RECORD */
+    size_t len;
+};
+
+/* Requests naming one stream or key: META_GET and META_REMOVE (a stream
+ * name), META_KV_GET and META_KV_REMOVE (a key): [key: str, version: uint,
+ * min_revision: uint]. version is the expected one for the removes (0 for
+ * a stream: any; META_KV_ANY for a key: any) and 0 for the gets;
+ * min_revision is 0 for the removes. */
+struct wire_meta_key {
+    const char *key; /* 1..WIRE_MAX_META_KEY bytes */
+    uint64_t version;
+    uint64_t min_revision;
+};
+
+/* META_KV_PUT request: [key: str, value: bin, version: uint]; version is the
+ * expected one (0: create, UINT64_MAX: any). */
+struct wire_meta_kv_put {
+    const char *key;
+    const void *value; /* NULL when len is 0 */
+    size_t len;        /* 0..WIRE_MAX_META_VALUE */
+    uint64_t version;
+};
+
+/* META_LIST and META_KV_LIST requests: [prefix: str, start_after: str,
+ * limit: uint, min_revision: uint]. prefix is "" for META_LIST. */
+struct wire_meta_list {
+    const char *prefix;      /* 0..WIRE_MAX_META_KEY bytes */
+    const char *start_after; /* "" lists from the first */
+    uint32_t limit;          /* 1..WIRE_MAX_LIST */
+    uint64_t min_revision;
+};
+
+/* META_REVISION request: [barrier: bool]. With barrier, only the leader
+ * answers, after a Raft barrier of its term has been applied: every write
+ * proposed before (by any leader) is then applied or lost for good. */
+struct wire_meta_revision {
+    int barrier;
+};
+
+/* The reply to every metadata write (META_CREATE, META_UPDATE, META_REMOVE,
+ * META_KV_PUT, META_KV_REMOVE): [version, id, revision]. version: the new
+ * version of the stream or key (0 once removed); id: the stream id
+ * META_CREATE assigned (0 otherwise); revision: the store's revision after
+ * the write. */
+struct wire_meta_write_rep {
+    uint64_t version;
+    uint64_t id;
+    uint64_t revision;
+};
+
+/* META_GET reply: [record: bin, revision: uint]. */
+struct wire_meta_get_rep {
+    const void *record;
+    size_t len;
+    uint64_t revision; /* of the replica that answered */
+};
+
+/* META_KV_GET reply: [value: bin, version: uint, revision: uint]. */
+struct wire_meta_value_rep {
+    const void *value;
+    size_t len;
+    uint64_t version;
+    uint64_t revision;
+};
+
+/* One key of a META_KV_LIST reply: [key, value, version]. */
+struct wire_kv {
+    const char *key;
+    const void *value;
+    size_t len;
+    uint64_t version;
+};
+
+/* META_KV_LIST reply: [items: array, more: bool, revision: uint]. */
+struct wire_meta_kv_list_rep {
+    const struct wire_kv *items; /* 0..WIRE_MAX_LIST */
+    size_t count;
+    int more;
+    uint64_t revision;
+};
+
+/* META_LIST reply: [names: array of str, more: bool, revision: uint]. */
+struct wire_meta_list_rep {
+    const char *const *names; /* 0..WIRE_MAX_LIST */
+    size_t count;
+    int more;
+    uint64_t revision;
+};
+
+/* META_REVISION reply: [revision: uint]. */
+struct wire_meta_revision_rep {
+    uint64_t revision;
+};
+
+/* NODE_JOIN request: [id, raft_address, listen_address]: add the node as a
+ * voter of the metadata group (or confirm it is one) and record its listen
+ * address. Reply: []. */
+struct wire_node_join {
+    uint64_t id; /* >= 1 */
+    const char *raft_address;
+    const char *listen_address;
+};
+
+/* NODE_REMOVE request: [id]. Reply: []. */
+struct wire_node_remove {
+    uint64_t id;
+};
+
+/* A member of the metadata group in a CLUSTER_STATUS reply:
+ * [id, raft_address, listen_address, role]. listen_address is "" when the
+ * node has not registered one. */
+struct wire_member {
+    uint64_t id;
+    const char *raft_address;
+    const char *listen_address;
+    uint32_t role; /* 0 standby, 1 voter, 2 spare (libraft's RAFT_STANDBY..) */
+};
+
+/* CLUSTER_STATUS request: []. Reply: [id, state, leader_id, leader_address,
+ * term, commit_index, applied_index, revision, members]. state: 0
+ * unavailable, 1 follower, 2 candidate, 3 leader; leader_address is the
+ * leader's listen address, "" when unknown. */
+struct wire_cluster_status_rep {
+    uint64_t id;
+    uint32_t state;
+    uint64_t leader_id;
+    const char *leader_address;
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t revision;
+    const struct wire_member *members; /* 0..WIRE_MAX_MEMBERS */
+    size_t nmembers;
+};
+
 /* ------------------------------------------------------------- replies */
 
 /*
@@ -288,6 +457,20 @@ struct wire_msg {
         struct wire_reader_open_rep reader_open_rep;
         struct wire_read read;
         struct wire_read_rep read_rep;
+        struct wire_meta_record meta_record; /* META_CREATE, META_UPDATE */
+        struct wire_meta_key meta_key; /* META_GET, META_REMOVE, META_KV_GET, _REMOVE */
+        struct wire_meta_kv_put meta_kv_put;
+        struct wire_meta_list meta_list; /* META_LIST, META_KV_LIST */
+        struct wire_meta_revision meta_revision;
+        struct wire_meta_write_rep meta_write_rep;
+        struct wire_meta_get_rep meta_get_rep;
+        struct wire_meta_value_rep meta_value_rep;
+        struct wire_meta_kv_list_rep meta_kv_list_rep;
+        struct wire_meta_list_rep meta_list_rep;
+        struct wire_meta_revision_rep meta_revision_rep;
+        struct wire_node_join node_join;
+        struct wire_node_remove node_remove;
+        struct wire_cluster_status_rep cluster_status_rep;
     } u;
     struct wire_error err; /* replies with status != 0 */
     void *mem_;            /* private: what wire_decode allocated */

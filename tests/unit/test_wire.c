@@ -128,7 +128,7 @@ static struct wire_msg rep(uint32_t type, uint64_t id, int status)
     return m;
 }
 
-#define MAX_SAMPLES 96
+#define MAX_SAMPLES 160
 
 /* Fills out[] with valid messages covering every type and shape; returns
  * how many. They point at static data. */
@@ -326,6 +326,106 @@ static size_t samples(struct wire_msg *out)
     m.err.message = "position 1/0/0 is below the truncation point 1/2/3";
     out[n++] = m;
 
+    /* metadata node calls */
+    m = req(WIRE_META_CREATE, 40);
+    m.u.meta_record = (struct wire_meta_record){"\x01record-bytes", 13};
+    out[n++] = m;
+    m = rep(WIRE_META_CREATE, 40, 0);
+    m.u.meta_write_rep = (struct wire_meta_write_rep){1, 77, 1234};
+    out[n++] = m;
+    m = rep(WIRE_META_CREATE, 40, DLOG_ENOTLEADER);
+    m.err = (struct wire_error){"node 2 leads", "127.0.0.1:7102", 0, 0};
+    out[n++] = m;
+    m = req(WIRE_META_UPDATE, 41);
+    m.u.meta_record = (struct wire_meta_record){big_payload, 300};
+    out[n++] = m;
+    m = rep(WIRE_META_UPDATE, 41, 0);
+    m.u.meta_write_rep = (struct wire_meta_write_rep){UINT64_MAX, 0, 0};
+    out[n++] = m;
+    m = req(WIRE_META_GET, 42);
+    m.u.meta_key = (struct wire_meta_key){"orders", 0, 99};
+    out[n++] = m;
+    m = rep(WIRE_META_GET, 42, 0);
+    m.u.meta_get_rep = (struct wire_meta_get_rep){"rec", 3, 100};
+    out[n++] = m;
+    m = req(WIRE_META_REMOVE, 43);
+    m.u.meta_key = (struct wire_meta_key){"orders", 3, 0};
+    out[n++] = m;
+    m = rep(WIRE_META_REMOVE, 43, 0);
+    m.u.meta_write_rep = (struct wire_meta_write_rep){0, 0, 101};
+    out[n++] = m;
+    m = req(WIRE_META_KV_GET, 44);
+    m.u.meta_key = (struct wire_meta_key){"ns/limits", 0, 0};
+    out[n++] = m;
+    m = rep(WIRE_META_KV_GET, 44, 0);
+    m.u.meta_value_rep = (struct wire_meta_value_rep){"v", 1, 7, 101};
+    out[n++] = m;
+    m.u.meta_value_rep = (struct wire_meta_value_rep){NULL, 0, 1, 1};
+    out[n++] = m;
+    m = req(WIRE_META_KV_PUT, 45);
+    m.u.meta_kv_put = (struct wire_meta_kv_put){"counter", "42", 2, 41};
+    out[n++] = m;
+    m.u.meta_kv_put = (struct wire_meta_kv_put){"empty", NULL, 0, UINT64_MAX};
+    out[n++] = m;
+    m = rep(WIRE_META_KV_PUT, 45, 0);
+    m.u.meta_write_rep = (struct wire_meta_write_rep){42, 0, 102};
+    out[n++] = m;
+    m = rep(WIRE_META_KV_PUT, 45, DLOG_ECONFLICT);
+    m.err.message = "counter: version 41 expected, 42 stored";
+    out[n++] = m;
+    m = req(WIRE_META_KV_REMOVE, 46);
+    m.u.meta_key = (struct wire_meta_key){"counter", UINT64_MAX, 0};
+    out[n++] = m;
+    m = rep(WIRE_META_KV_REMOVE, 46, 0);
+    m.u.meta_write_rep = (struct wire_meta_write_rep){0, 0, 103};
+    out[n++] = m;
+    m = req(WIRE_META_LIST, 47);
+    m.u.meta_list = (struct wire_meta_list){"", "", WIRE_MAX_LIST, 0};
+    out[n++] = m;
+    m = rep(WIRE_META_LIST, 47, 0);
+    m.u.meta_list_rep = (struct wire_meta_list_rep){list_names, 3, 1, 103};
+    out[n++] = m;
+    m = req(WIRE_META_KV_LIST, 48);
+    m.u.meta_list = (struct wire_meta_list){"nodes/", "nodes/1", 100, 7};
+    out[n++] = m;
+    {
+        static const struct wire_kv kvs[2] = {{"nodes/1", "127.0.0.1:7001", 14, 1},
+                                              {"nodes/2", NULL, 0, 3}};
+        m = rep(WIRE_META_KV_LIST, 48, 0);
+        m.u.meta_kv_list_rep = (struct wire_meta_kv_list_rep){kvs, 2, 0, 9};
+        out[n++] = m;
+        m.u.meta_kv_list_rep = (struct wire_meta_kv_list_rep){NULL, 0, 0, 0};
+        out[n++] = m;
+    }
+    m = req(WIRE_META_REVISION, 49);
+    m.u.meta_revision.barrier = 1;
+    out[n++] = m;
+    m = rep(WIRE_META_REVISION, 49, 0);
+    m.u.meta_revision_rep.revision = 104;
+    out[n++] = m;
+    m = req(WIRE_NODE_JOIN, 50);
+    m.u.node_join = (struct wire_node_join){3, "127.0.0.1:9003", "127.0.0.1:7003"};
+    out[n++] = m;
+    out[n++] = rep(WIRE_NODE_JOIN, 50, 0);
+    m = req(WIRE_NODE_REMOVE, 51);
+    m.u.node_remove.id = 3;
+    out[n++] = m;
+    out[n++] = rep(WIRE_NODE_REMOVE, 51, 0);
+    out[n++] = req(WIRE_CLUSTER_STATUS, 52);
+    {
+        static const struct wire_member members[3] = {
+            {1, "127.0.0.1:9001", "127.0.0.1:7001", 1},
+            {2, "127.0.0.1:9002", "127.0.0.1:7002", 1},
+            {3, "127.0.0.1:9003", "", 2}};
+        m = rep(WIRE_CLUSTER_STATUS, 52, 0);
+        m.u.cluster_status_rep = (struct wire_cluster_status_rep){
+            2, 1, 1, "127.0.0.1:7001", 5, 120, 119, 104, members, 3};
+        out[n++] = m;
+        m.u.cluster_status_rep =
+            (struct wire_cluster_status_rep){1, 0, 0, "", 0, 0, 0, 0, NULL, 0};
+        out[n++] = m;
+    }
+
     /* a connection-level error */
     m = rep(WIRE_ERROR, 0, DLOG_EPROTO);
     m.err.message = "envelope: expected array, got uint";
@@ -463,6 +563,38 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
                    a->u.reader_open.start == b->u.reader_open.start &&
                    dlsn_eq(a->u.reader_open.start_dlsn, b->u.reader_open.start_dlsn) &&
                    a->u.reader_open.start_txid == b->u.reader_open.start_txid;
+        case WIRE_META_CREATE:
+        case WIRE_META_UPDATE:
+            return mem_eq(a->u.meta_record.record, a->u.meta_record.len,
+                          b->u.meta_record.record, b->u.meta_record.len);
+        case WIRE_META_GET:
+        case WIRE_META_REMOVE:
+        case WIRE_META_KV_GET:
+        case WIRE_META_KV_REMOVE:
+            return str_eq(a->u.meta_key.key, b->u.meta_key.key) &&
+                   a->u.meta_key.version == b->u.meta_key.version &&
+                   a->u.meta_key.min_revision == b->u.meta_key.min_revision;
+        case WIRE_META_KV_PUT:
+            return str_eq(a->u.meta_kv_put.key, b->u.meta_kv_put.key) &&
+                   mem_eq(a->u.meta_kv_put.value, a->u.meta_kv_put.len,
+                          b->u.meta_kv_put.value, b->u.meta_kv_put.len) &&
+                   a->u.meta_kv_put.version == b->u.meta_kv_put.version;
+        case WIRE_META_LIST:
+        case WIRE_META_KV_LIST:
+            return str_eq(a->u.meta_list.prefix, b->u.meta_list.prefix) &&
+                   str_eq(a->u.meta_list.start_after, b->u.meta_list.start_after) &&
+                   a->u.meta_list.limit == b->u.meta_list.limit &&
+                   a->u.meta_list.min_revision == b->u.meta_list.min_revision;
+        case WIRE_META_REVISION:
+            return a->u.meta_revision.barrier == b->u.meta_revision.barrier;
+        case WIRE_NODE_JOIN:
+            return a->u.node_join.id == b->u.node_join.id &&
+                   str_eq(a->u.node_join.raft_address, b->u.node_join.raft_address) &&
+                   str_eq(a->u.node_join.listen_address, b->u.node_join.listen_address);
+        case WIRE_NODE_REMOVE:
+            return a->u.node_remove.id == b->u.node_remove.id;
+        case WIRE_CLUSTER_STATUS:
+            return 1;
         case WIRE_READ:
             return str_eq(a->u.read.stream, b->u.read.stream) &&
                    dlsn_eq(a->u.read.position, b->u.read.position) &&
@@ -542,6 +674,63 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
     case WIRE_READER_OPEN:
         return dlsn_eq(a->u.reader_open_rep.position, b->u.reader_open_rep.position) &&
                a->u.reader_open_rep.min_txid == b->u.reader_open_rep.min_txid;
+    case WIRE_META_CREATE:
+    case WIRE_META_UPDATE:
+    case WIRE_META_REMOVE:
+    case WIRE_META_KV_PUT:
+    case WIRE_META_KV_REMOVE:
+        return memcmp(&a->u.meta_write_rep, &b->u.meta_write_rep,
+                      sizeof a->u.meta_write_rep) == 0;
+    case WIRE_META_GET:
+        return mem_eq(a->u.meta_get_rep.record, a->u.meta_get_rep.len,
+                      b->u.meta_get_rep.record, b->u.meta_get_rep.len) &&
+               a->u.meta_get_rep.revision == b->u.meta_get_rep.revision;
+    case WIRE_META_KV_GET:
+        return mem_eq(a->u.meta_value_rep.value, a->u.meta_value_rep.len,
+                      b->u.meta_value_rep.value, b->u.meta_value_rep.len) &&
+               a->u.meta_value_rep.version == b->u.meta_value_rep.version &&
+               a->u.meta_value_rep.revision == b->u.meta_value_rep.revision;
+    case WIRE_META_LIST: {
+        const struct wire_meta_list_rep *x = &a->u.meta_list_rep,
+                                        *y = &b->u.meta_list_rep;
+        if (x->count != y->count || x->more != y->more || x->revision != y->revision)
+            return 0;
+        for (size_t i = 0; i < x->count; i++)
+            if (!str_eq(x->names[i], y->names[i]))
+                return 0;
+        return 1;
+    }
+    case WIRE_META_KV_LIST: {
+        const struct wire_meta_kv_list_rep *x = &a->u.meta_kv_list_rep;
+        const struct wire_meta_kv_list_rep *y = &b->u.meta_kv_list_rep;
+        if (x->count != y->count || x->more != y->more || x->revision != y->revision)
+            return 0;
+        for (size_t i = 0; i < x->count; i++)
+            if (!str_eq(x->items[i].key, y->items[i].key) ||
+                !mem_eq(x->items[i].value, x->items[i].len, y->items[i].value,
+                        y->items[i].len) ||
+                x->items[i].version != y->items[i].version)
+                return 0;
+        return 1;
+    }
+    case WIRE_META_REVISION:
+        return a->u.meta_revision_rep.revision == b->u.meta_revision_rep.revision;
+    case WIRE_CLUSTER_STATUS: {
+        const struct wire_cluster_status_rep *x = &a->u.cluster_status_rep;
+        const struct wire_cluster_status_rep *y = &b->u.cluster_status_rep;
+        if (x->id != y->id || x->state != y->state || x->leader_id != y->leader_id ||
+            !str_eq(x->leader_address, y->leader_address) || x->term != y->term ||
+            x->commit_index != y->commit_index || x->applied_index != y->applied_index ||
+            x->revision != y->revision || x->nmembers != y->nmembers)
+            return 0;
+        for (size_t i = 0; i < x->nmembers; i++)
+            if (x->members[i].id != y->members[i].id ||
+                !str_eq(x->members[i].raft_address, y->members[i].raft_address) ||
+                !str_eq(x->members[i].listen_address, y->members[i].listen_address) ||
+                x->members[i].role != y->members[i].role)
+                return 0;
+        return 1;
+    }
     case WIRE_READ:
         return a->u.read_rep.nrecs == b->u.read_rep.nrecs &&
                dlsn_eq(a->u.read_rep.next, b->u.read_rep.next) &&
@@ -1189,6 +1378,30 @@ START_TEST(test_encode_refuses)
     m.u.describe_rep.info.config.compression = 9;
     REFUSE(m, DLOG_EINVAL, "config.compression: 9");
 
+    /* Node calls. */
+    m = req(WIRE_META_KV_PUT, 1);
+    m.u.meta_kv_put = (struct wire_meta_kv_put){"", "v", 1, 0};
+    REFUSE(m, DLOG_EINVAL, "key: 0 bytes");
+    m.u.meta_kv_put = (struct wire_meta_kv_put){"k", NULL, 3, 0};
+    REFUSE(m, DLOG_EINVAL, "value: NULL with length 3");
+    m.u.meta_kv_put =
+        (struct wire_meta_kv_put){"k", big_payload, WIRE_MAX_META_VALUE + 1, 0};
+    REFUSE(m, DLOG_EINVAL, "value: 65537 bytes");
+    m = req(WIRE_META_CREATE, 1);
+    REFUSE(m, DLOG_EINVAL, "record: 0 bytes");
+    m = req(WIRE_META_KV_LIST, 1);
+    m.u.meta_list = (struct wire_meta_list){"", "", 0, 0};
+    REFUSE(m, DLOG_EINVAL, "limit: 0 is out of range");
+    m = req(WIRE_NODE_JOIN, 1);
+    m.u.node_join = (struct wire_node_join){0, "h:1", "h:2"};
+    REFUSE(m, DLOG_EINVAL, "id: must be >= 1");
+    m.u.node_join = (struct wire_node_join){1, "h", "h:2"};
+    REFUSE(m, DLOG_EINVAL, "raft_address: expected");
+    m = rep(WIRE_CLUSTER_STATUS, 1, 0);
+    m.u.cluster_status_rep =
+        (struct wire_cluster_status_rep){1, 4, 0, "", 0, 0, 0, 0, NULL, 0};
+    REFUSE(m, DLOG_EINVAL, "state: 4 is not 0..3");
+
     /* Larger than the frame limit: DLOG_ETOOBIG. */
     for (size_t i = 0; i < MAX_SAMPLES; i++) {
         m = s[i]; /* the WRITE with the 100 KiB payload */
@@ -1516,7 +1729,10 @@ START_TEST(test_type_names)
     ck_assert_str_eq(wire_type_name(WIRE_WRITE | WIRE_REPLY), "WRITE");
     ck_assert_str_eq(wire_type_name(WIRE_ERROR | WIRE_REPLY), "ERROR");
     ck_assert_ptr_null(wire_type_name(0x7f));
-    ck_assert_ptr_null(wire_type_name(0x40));
+    ck_assert_ptr_null(wire_type_name(0x3f));
+    ck_assert_str_eq(wire_type_name(WIRE_META_KV_PUT), "META_KV_PUT");
+    ck_assert_str_eq(wire_type_name(WIRE_CLUSTER_STATUS | WIRE_REPLY), "CLUSTER_STATUS");
+    ck_assert_ptr_null(wire_type_name(0x5f));
 }
 END_TEST
 

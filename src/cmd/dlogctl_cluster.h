@@ -1,0 +1,11 @@
+/*
+ * dlogctl's cluster command (dlogctl_cluster.c): node calls to the nodes of
+ * the cluster URI ("cluster://H:P,H:P"). argv[0] is "cluster". Returns the
+ * exit status (0, 1 runtime error, 2 usage error).
+ */
+#ifndef DLOG_CMD_DLOGCTL_CLUSTER_H
+#define DLOG_CMD_DLOGCTL_CLUSTER_H
+
+int dlogctl_cluster(const char *uri, int argc, char **argv);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * Private to src/node/node*.c: the node's state and the helpers its files
+ * share (lifecycle in node.c, the RPC server in node_rpc.c, proposals in
+ * node_propose.c, membership in node_members.c, the joining worker in
+ * node_join.c).
+ */
+#ifndef DLOG_NODE_NODE_INT_H
+#define DLOG_NODE_NODE_INT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "base/buf.h"
+#include "base/errmsg.h"
+#include "net/net.h"
+#include "node/meta_fsm.h"
+#include "node/node.h"
+#include "wire/wire.h"
+
+#define NODE_ADDR_MAX 301 /* "host:port" and its NUL */
+
+/* A client connection; freed when it is closed and no proposal holds it. */
+struct nconn {
+    struct node *n;
+    struct net_conn *nc; /* NULL once closed */
+    int hello;
+    int refs;                  /* 1 for the open connection, +1 per pending proposal */
+    int linked;                /* in n->conns; 0 once the node stopped serving */
+    struct nconn *next, *prev; /* in n->conns */
+};
+
+struct node {
+    uv_loop_t *loop;
+    uint64_t id;
+    char listen[NODE_ADDR_MAX]; /* as announced (the real port) */
+    char raft_addr[NODE_ADDR_MAX];
+    char dir[4096];
+    char join[1024];
+    char name[WIRE_MAX_PEER_NAME + 1];
+    struct wire_limits lim;
+
+    /* Raft */
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm_inner;   /* meta_fsm_raft_init's */
+    struct raft_fsm fsm_adapter; /* what raft calls: fsm_inner, logged */
+    struct meta_fsm *fsm;
+    struct raft raft;
+    int raft_inited, io_inited, transport_inited;
+
+    /* RPC server */
+    struct net_server *server;
+    int port;
+    struct nconn *conns;
+
+    /* background work */
+    uv_timer_t tick;   /* registration, join, and the close wait */
+    unsigned inflight; /* proposals and changes not yet called back */
+    int registering;   /* a proposal of our own "nodes/<id>" is in flight */
+    int join_running;
+    atomic_int stop_flag; /* read by the joining worker */
+    uv_work_t join_work;
+    char join_targets[4096]; /* the worker's addresses, set before it starts */
+    char join_err[DLOG_ERRMSG_SIZE];
+    int join_status;
+
+    /* stopping */
+    int stopping;
+    int raft_closing;
+    uint64_t stop_deadline;
+    void (*stop_cb)(void *data);
+    void *stop_data;
+};
+
+/* node_rpc.c */
+int node_rpc_start(struct node *n, const char *host, int port, char *errmsg);
+/* Stops listening and closes every connection. */
+void node_rpc_stop(struct node *n);
+void nconn_ref(struct nconn *c);
+void nconn_unref(struct nconn *c);
+/* Sends a reply on c unless it is closed. */
+void node_send(struct nconn *c, const struct wire_msg *rep);
+/* Sends an error reply (address: for DLOG_ENOTLEADER, else NULL). */
+void node_send_error(struct nconn *c, uint32_t type, uint64_t request_id, int status,
+                     const char *message, const char *address);
+void node_rep_init(struct wire_msg *m, uint32_t type, uint64_t request_id, int status);
+
+/* node_members.c */
+/* The listen address of node id from the FSM into buf; 0 or DLOG_ENOTFOUND. */
+int node_listen_of(struct node *n, uint64_t id, char *buf, size_t size);
+/* Answers DLOG_ENOTLEADER (naming the leader's listen address) or
+ * DLOG_EUNAVAILABLE to a request this node cannot serve. */
+void node_redirect(struct nconn *c, const struct wire_msg *m);
+void node_handle_join(struct nconn *c, const struct wire_msg *m);
+void node_handle_remove(struct nconn *c, const struct wire_msg *m);
+void node_handle_status(struct nconn *c, const struct wire_msg *m);
+/* On the tick: make sure this node's listen address is recorded. */
+void node_members_tick(struct node *n);
+
+/* node_propose.c */
+/* Handles a metadata write on the leader: proposes it and replies from
+ * the apply callback. */
+void node_handle_write(struct nconn *c, const struct wire_msg *m);
+/* META_REVISION with barrier, on the leader. */
+void node_handle_barrier(struct nconn *c, const struct wire_msg *m);
+/*
+ * Proposes the encoded command cmd (its memory is taken over: freed here
+ * whatever happens). When applied, done(data, status, result) runs with
+ * status 0 and the FSM's result (valid during the call), or a dlog code
+ * (DLOG_ENOTLEADER: not proposed; DLOG_ETIMEDOUT: proposed, outcome
+ * unknown; DLOG_ENOMEM). done may run before node_propose returns.
+ */
+typedef void (*node_done_cb)(void *data, int status, const struct meta_fsm_result *res);
+void node_propose(struct node *n, struct bytes *cmd, node_done_cb done, void *data);
+
+/* node_join.c */
+/* Starts the worker asking targets to add this node, unless one runs. */
+void node_join_start(struct node *n, const char *targets);
+
+/* node.c: cmd framed for the log (see there) into buf, from raft_malloc;
+ * 0 or DLOG_ENOMEM. */
+int node_frame(const struct bytes *cmd, struct raft_buffer *buf);
+
+/* Translates a libraft code (a proposal's outcome) to a dlog one. */
+int node_raft_err(int rv);
+
+#endif

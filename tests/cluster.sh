@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# cluster.sh — a local dlog cluster of `dlogd --role node` processes on
+# loopback ports, for tests and for trying cluster mode (docs/cluster.md).
+#
+#   cluster.sh up N DIR      start N nodes (node 1 bootstraps, the others
+#                            join), wait until all N are voters with a
+#                            leader, print the cluster URI on the last line
+#   cluster.sh kill DIR I    SIGKILL node I
+#   cluster.sh restart DIR I start node I again with the same arguments
+#   cluster.sh status DIR    dlogctl cluster status (exit 1 if a node is down)
+#   cluster.sh uri DIR       print the cluster URI
+#   cluster.sh down DIR      stop every node (SIGTERM, then SIGKILL)
+#
+# The cluster URI is "cluster://H:P,H:P,..." (the nodes' listen addresses).
+# DIR keeps, per node I: nI/ (its data), nI.args (its dlogd arguments, one
+# per line), nI.pid, nI.log; and uri. Binaries: $DLOGD_BIN, $DLOGCTL_BIN,
+# else $top_builddir/dlogd and dlogctl (top_builddir defaults to the
+# directory above this script). Every wait has a deadline; nothing sleeps
+# in the hope that something happened.
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_builddir:=$(cd "$here/.." && pwd)}"
+DLOGD_BIN=${DLOGD_BIN:-$top_builddir/dlogd}
+DLOGCTL_BIN=${DLOGCTL_BIN:-$top_builddir/dlogctl}
+UP_DEADLINE=${CLUSTER_UP_DEADLINE:-60}
+
+die() {
+  echo "cluster.sh: $*" >&2
+  exit 1
+}
+
+# A free loopback TCP port, from the kernel (bind to 0). Raft addresses are
+# announced to other nodes, so the port is chosen here and the node binds it
+# itself: a collision shows as a node that exits at once, and is retried.
+free_port() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    return
+  fi
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
+      echo "$p"
+      return
+    }
+  done
+}
+
+pid_of() { cat "$1/n$2.pid" 2>/dev/null; }
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# start_node DIR I: runs dlogd with nI.args; waits (deadline) until it
+# listens. 0, or 1 if it exited (a port in use, say).
+start_node() {
+  local dir=$1 i=$2 args=() line deadline pid
+  while IFS= read -r line; do args+=("$line"); done <"$dir/n$i.args"
+  "$DLOGD_BIN" "${args[@]}" >>"$dir/n$i.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$dir/n$i.pid"
+  deadline=$((SECONDS + 20))
+  while [ $SECONDS -lt $deadline ]; do
+    if grep -q "^dlogd: listening on" "$dir/n$i.log" 2>/dev/null &&
+      [ "$(grep -c '^dlogd: listening on' "$dir/n$i.log")" -ge "$(cat "$dir/n$i.starts")" ]; then
+      return 0
+    fi
+    alive "$pid" || return 1
+    sleep 0.05 # polls the log for the listening line, up to the deadline
+  done
+  return 1
+}
+
+# The args of node I, with fresh ports.
+write_args() {
+  local dir=$1 i=$2 lp rp
+  lp=$(free_port)
+  rp=$(free_port)
+  while [ "$rp" = "$lp" ]; do rp=$(free_port); done
+  {
+    echo --role
+    echo node
+    echo --id
+    echo "$i"
+    echo --listen
+    echo "127.0.0.1:$lp"
+    echo --raft
+    echo "127.0.0.1:$rp"
+    echo --data
+    echo "$dir/n$i"
+    if [ "$i" -eq 1 ]; then
+      echo --bootstrap
+    else
+      echo --join
+      echo "$(listen_of "$dir" 1)"
+    fi
+  } >"$dir/n$i.args"
+}
+
+listen_of() { sed -n '/^--listen$/{n;p;q}' "$1/n$2.args"; }
+
+uri_of() {
+  local dir=$1 i=1 out=""
+  while [ -e "$dir/n$i.args" ]; do
+    out="$out${out:+,}$(listen_of "$dir" "$i")"
+    i=$((i + 1))
+  done
+  echo "cluster://$out"
+}
+
+# Waits (deadline) until status shows n reachable voters and one leader.
+wait_healthy() {
+  local dir=$1 n=$2 deadline=$((SECONDS + $3)) out
+  while [ $SECONDS -lt $deadline ]; do
+    out=$("$DLOGCTL_BIN" -u "$(cat "$dir/uri")" cluster status 2>/dev/null) && {
+      local voters leaders
+      voters=$(echo "$out" | grep -c '^node .* role voter ')
+      leaders=$(echo "$out" | grep -c '^node .* state leader ')
+      if [ "$voters" -eq "$n" ] && [ "$leaders" -eq 1 ] &&
+        ! echo "$out" | grep -q unreachable; then
+        return 0
+      fi
+    }
+    sleep 0.1 # polls the cluster's status, up to the deadline
+  done
+  echo "cluster.sh: not healthy within $3 s:" >&2
+  "$DLOGCTL_BIN" -u "$(cat "$dir/uri")" cluster status >&2
+  return 1
+}
+
+cmd_up() {
+  local n=$1 dir=$2 i try
+  [ "$n" -ge 1 ] 2>/dev/null || die "up: N must be a number >= 1"
+  mkdir -p "$dir" || die "cannot create $dir"
+  dir=$(cd "$dir" && pwd)
+  for i in $(seq 1 "$n"); do
+    [ -e "$dir/n$i" ] && die "$dir/n$i exists: use restart, or a new DIR"
+  done
+  for i in $(seq 1 "$n"); do
+    for try in 1 2 3 4 5; do
+      write_args "$dir" "$i"
+      echo 1 >"$dir/n$i.starts"
+      : >"$dir/n$i.log"
+      if start_node "$dir" "$i"; then
+        break
+      fi
+      alive "$(pid_of "$dir" "$i")" && kill -9 "$(pid_of "$dir" "$i")" 2>/dev/null
+      rm -rf "${dir:?}/n$i"
+      [ "$try" -eq 5 ] && {
+        cat "$dir/n$i.log" >&2
+        die "node $i does not start"
+      }
+    done
+    uri_of "$dir" >"$dir/uri"
+  done
+  wait_healthy "$dir" "$n" "$UP_DEADLINE" || exit 1
+  cat "$dir/uri"
+}
+
+cmd_kill() {
+  local dir=$1 i=$2 pid deadline
+  pid=$(pid_of "$dir" "$i")
+  alive "$pid" || return 0
+  kill -9 "$pid"
+  deadline=$((SECONDS + 10))
+  while alive "$pid" && [ $SECONDS -lt $deadline ]; do
+    sleep 0.02 # waits for the process to be gone, up to the deadline
+  done
+  ! alive "$pid"
+}
+
+cmd_restart() {
+  local dir=$1 i=$2
+  [ -e "$dir/n$i.args" ] || die "no node $i in $dir"
+  alive "$(pid_of "$dir" "$i")" && die "node $i is running"
+  echo $(($(cat "$dir/n$i.starts") + 1)) >"$dir/n$i.starts"
+  start_node "$dir" "$i" || {
+    tail -5 "$dir/n$i.log" >&2
+    die "node $i does not restart"
+  }
+}
+
+cmd_down() {
+  local dir=$1 i=1 pid deadline rc=0
+  while [ -e "$dir/n$i.args" ]; do
+    pid=$(pid_of "$dir" "$i")
+    alive "$pid" && kill -TERM "$pid"
+    i=$((i + 1))
+  done
+  i=1
+  while [ -e "$dir/n$i.args" ]; do
+    pid=$(pid_of "$dir" "$i")
+    deadline=$((SECONDS + 15))
+    while alive "$pid" && [ $SECONDS -lt $deadline ]; do
+      sleep 0.05 # waits for a clean exit, up to the deadline
+    done
+    if alive "$pid"; then
+      echo "cluster.sh: node $i did not stop on SIGTERM: killed" >&2
+      kill -9 "$pid"
+      rc=1
+    fi
+    i=$((i + 1))
+  done
+  return $rc
+}
+
+case "${1:-}" in
+up) [ $# -eq 3 ] || die "usage: up N DIR"; cmd_up "$2" "$3" ;;
+kill) [ $# -eq 3 ] || die "usage: kill DIR I"; cmd_kill "$2" "$3" ;;
+restart) [ $# -eq 3 ] || die "usage: restart DIR I"; cmd_restart "$2" "$3" ;;
+status) [ $# -eq 2 ] || die "usage: status DIR"; "$DLOGCTL_BIN" -u "$(cat "$2/uri")" cluster status ;;
+uri) [ $# -eq 2 ] || die "usage: uri DIR"; cat "$2/uri" ;;
+down) [ $# -eq 2 ] || die "usage: down DIR"; cmd_down "$2" ;;
+*)
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]
+  ;;
+esac
