@@ -55,10 +55,17 @@ dlogd_start "$T/one" --proxy-id one || exit 1
 PIDS+=("$DLOGD_PID")
 LR=$(sc 5000) LB=$(sc 10000000)
 "$CTL" -u "$DLOGD_URI" create s --auto-txid --records-per-sec "$LR" --bytes-per-sec "$LB" >/dev/null
-"$LOAD" "$DLOGD_URI" s 3 "$LR" 2000 "$SECS" >"$T/one.load" 2>&1
-cat "$T/one.load" | tail -3
-read -r _ _ acked _ rej _ other < <(grep '^total' "$T/one.load")
-read -r _ _ nread _ found _ dups _ foreign _ disorder < <(grep '^check' "$T/one.load")
+# Three client processes, each with its own connection, offering the limit each.
+lp=()
+for k in 0 1 2; do
+  RL_BASE=$k "$LOAD" "$DLOGD_URI" s 1 "$LR" 2000 "$SECS" >"$T/one.$k.load" 2>&1 &
+  lp+=($!)
+done
+wait "${lp[@]}"
+tail -qn 2 "$T"/one.*.load
+sum() { awk -v f="$2" '$1 == "'"$1"'" { s += $f } END { printf "%d", s }' "$T"/one.*.load; }
+acked=$(sum total 3) rej=$(sum total 5) other=$(sum total 7)
+found=$(sum check 5) dups=$(sum check 7) foreign=$(sum check 9)
 rate=$((acked / SECS))
 echo "offered $((3 * LR)) records/s ($((3 * LR * 2000)) bytes/s); admitted $rate records/s ($((rate * 2000)) bytes/s)"
 check "admitted rate $rate records/s is within 10% of $LR" "near $rate $LR 10"
@@ -90,6 +97,23 @@ check "no write over the limit was refused while it could wait ($rej refused)" "
 check "writes were delayed (${delayed:-0})" "[ ${delayed:-0} -gt $(sc 100) ]"
 check "all $(sc 3600) delayed or not are stored once, in the order written" \
   "[ ${found:-0} -eq $((3 * $(sc 1200))) ] && [ ${dups:-1} -eq 0 ] && [ ${disorder:-1} -eq 0 ]"
+
+# ---- 5. the namespace's limit spans its streams: two streams offered
+# the whole namespace limit each admit half of it together
+NL=$(sc 2000)
+"$CTL" -u "$DLOGD_URI" create n1 --auto-txid >/dev/null
+"$CTL" -u "$DLOGD_URI" create n2 --auto-txid >/dev/null
+"$CTL" -u "$DLOGD_URI" limit --namespace --records-per-sec "$NL" >/dev/null
+"$LOAD" "$DLOGD_URI" n1 1 "$NL" 100 "$SECS" --no-check >"$T/n1.load" 2>&1 &
+n1=$!
+RL_BASE=1 "$LOAD" "$DLOGD_URI" n2 1 "$NL" 100 "$SECS" --no-check >"$T/n2.load" 2>&1
+wait $n1
+# The proxy re-reads limits every 250 ms: measure from second 1.
+t1=$(avg "$T/n1.load" 1 "$SECS") t2=$(avg "$T/n2.load" 1 "$SECS")
+nrate=$((t1 + t2))
+echo "namespace: $t1/s + $t2/s = $nrate/s admitted (limit $NL, offered $((2 * NL))/s)"
+check "two streams together admit the namespace's limit ($nrate/s of $NL)" "near $nrate $NL 10"
+"$CTL" -u "$DLOGD_URI" limit --namespace --records-per-sec 0 >/dev/null
 dlogd_stop KILL
 PIDS=()
 
@@ -112,10 +136,10 @@ LA=$!
 "$LOAD" "$B_URI" g 2 "$G" 100 "$N" --no-check >"$T/b.load" 2>&1 &
 LB=$!
 PIDS+=("$LA" "$LB")
-# Settled by second 2; measure seconds 3 .. 3+SECS/2.
-M=$((3 + SECS / 2))
+# Settled within 2 s: measure seconds 2 .. 2+SECS/2.
+M=$((2 + SECS / 2))
 wait_line "$T/b.load" "^sec $M " $((N + 30)) || bad "the load through B reported second $M"
-a=$(avg "$T/a.load" 3 "$M") b=$(avg "$T/b.load" 3 "$M")
+a=$(avg "$T/a.load" 2 "$M") b=$(avg "$T/b.load" 2 "$M")
 echo "shares: A admitted $a/s (demand $GA), B admitted $b/s (demand $((2 * G))), limit $G"
 check "A's admitted rate $a is within 10% of its max-min share $GA" "near $a $GA 10"
 check "B's admitted rate $b is within 10% of its max-min share $GB" "near $b $GB 10"

@@ -11,7 +11,10 @@
  * summary "total acked A rejected R other O"; then, unless --no-check, the
  * stream is read back and "check read N acked-found F dups D foreign X
  * disorder O" tells whether every acknowledged record is there exactly
- * once, and how many records of a writer came before one it wrote earlier. Exits 0
+ * once, and how many records of a writer came before one it wrote earlier.
+ * With RL_BASE=K in the environment the writers are numbered from K, so
+ * several rl_load processes can share a stream; each checks its own
+ * records and skips the others'. Exits 0
  * unless it could not run. Pacing sleeps until each write's time is due.
  */
 #include <pthread.h>
@@ -33,6 +36,7 @@ static uint64_t start_ns;
 static _Atomic uint64_t acked[MAX_SECONDS + 2], rejected[MAX_SECONDS + 2],
     other[MAX_SECONDS + 2];
 static uint8_t *ackmap[MAX_THREADS]; /* per thread, one byte per sequence */
+static long base;                    /* the number of this process's first writer */
 
 static uint64_t now_ns(void)
 {
@@ -94,7 +98,7 @@ static void *writer_main(void *arg)
             break;
         r->thread = t;
         r->seq = i;
-        snprintf(buf, (size_t)size, "%ld %ld ", t, i);
+        snprintf(buf, (size_t)size, "%ld %ld ", base + t, i);
         struct dlog_record rec = {.payload = buf, .len = (size_t)size};
         int rv = dlog_write(w, &r->req, &rec, 1, on_done);
         if (rv != 0) {
@@ -138,8 +142,14 @@ static void check(long threads)
         memcpy(tmp, rec.payload, len);
         tmp[len] = '\0';
         nread++;
-        if (sscanf(tmp, "%ld %ld", &t, &i) != 2 || t < 0 || t >= threads || i < 0 ||
-            i >= rate * seconds) {
+        if (sscanf(tmp, "%ld %ld", &t, &i) != 2) {
+            foreign++;
+            continue;
+        }
+        if (t < base || t >= base + threads)
+            continue; /* another process's writer */
+        t -= base;
+        if (i < 0 || i >= rate * seconds) {
             foreign++;
             continue;
         }
@@ -173,6 +183,7 @@ int main(int argc, char **argv)
         return 2;
     }
     stream = argv[2];
+    base = getenv("RL_BASE") != NULL ? atol(getenv("RL_BASE")) : 0;
     threads = atol(argv[3]);
     rate = atol(argv[4]);
     size = atol(argv[5]);
