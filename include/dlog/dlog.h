@@ -10,6 +10,9 @@
  *   "dlog://h:p,..."  a dlogd server (dlogd --role local) or cluster: the
  *                     first host:port that answers; on a lost connection
  *                     the library reconnects, cycling through the list
+ *   "cluster://h:p,..." the nodes of a cluster (dlogd --role node): the core
+ *                     runs in this process, over node calls to the
+ *                     metadata group and the data groups (docs/cluster.md)
  *
  * Conventions
  * - Functions return 0 (or a count) on success and a negative dlog_err code

@@ -12,6 +12,7 @@
  *   cluster members 3 leader 2 leader_address 127.0.0.1:7002 term 4
  *   node 1 state follower role voter term 4 applied 37 commit 37 revision 12
  *        listen 127.0.0.1:7001 raft 127.0.0.1:9001   (one line)
+ *   groups node 1 applied 120,7   (the applied index of each data group)
  *   node 3 unreachable listen 127.0.0.1:7003 raft 127.0.0.1:9003
  *
  * This is the only part of dlogctl below the public API: it speaks node
@@ -91,6 +92,27 @@ static int call(const char *addrs, unsigned ms, struct wire_msg *req,
     return rv;
 }
 
+/* One line with the applied index of each data group on node id:
+ * "groups node ID applied A0,A1,..." (a SEG_WAIT that returns at once). */
+static void data_groups(uint64_t id, const char *listen)
+{
+    struct wire_msg q;
+    struct net_rpc_reply rep;
+    uint64_t zero = 0;
+
+    memset(&q, 0, sizeof q);
+    q.type = WIRE_SEG_WAIT;
+    q.u.seg_wait = (struct wire_seg_wait){&zero, 1, 0};
+    if (call(listen, 1000, &q, &rep, 1) != 0)
+        return;
+    printf("groups node %llu applied", (unsigned long long)id);
+    for (size_t g = 0; g < rep.msg.u.seg_wait_rep.n; g++)
+        printf("%c%llu", g == 0 ? ' ' : ',',
+               (unsigned long long)rep.msg.u.seg_wait_rep.applied[g]);
+    printf("\n");
+    net_rpc_reply_free(&rep);
+}
+
 static int status(const char *addrs)
 {
     struct wire_msg q;
@@ -129,6 +151,7 @@ static int status(const char *addrs)
             (unsigned long long)o->applied_index, (unsigned long long)o->commit_index,
             (unsigned long long)o->revision, mb->listen_address, mb->raft_address);
         net_rpc_reply_free(&one);
+        data_groups(mb->id, mb->listen_address);
     }
     net_rpc_reply_free(&rep);
     return failed ? 1 : 0;

@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <ini.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,6 +57,10 @@ struct config {
     char join[1024];
     char peers[4096];
     int bootstrap;
+    unsigned long groups; /* data groups; 0: 1 */
+    /* role proxy: the cluster; role broker: the proxy's listen address */
+    char cluster[1024];
+    char proxy_listen[300];
 };
 
 static void usage(FILE *f)
@@ -65,13 +70,22 @@ static void usage(FILE *f)
         "usage: dlogd --role local --data DIR [options]\n"
         "       dlogd --role node --id N --listen HOST:PORT --raft HOST:PORT --data DIR\n"
         "             (--bootstrap [--peers ID@HOST:PORT,...] | --join HOST:PORT[,...])\n"
+        "             [--groups G]\n"
+        "       dlogd --role proxy --cluster cluster://HOST:PORT,... [--listen "
+        "HOST:PORT]\n"
+        "       dlogd --role broker (node options) --proxy-listen HOST:PORT\n"
         "\n"
         "Serves a dlog namespace over the wire protocol (docs/protocol.md), or\n"
         "runs a node of a cluster (docs/cluster.md).\n"
         "\n"
-        "  --role ROLE          local (metadata + segments + proxy in one process), or\n"
-        "                       node (a replica of the cluster's metadata group);\n"
-        "                       proxy and broker come later\n"
+        "  --role ROLE          local (metadata + segments + proxy in one process),\n"
+        "                       node (a replica of the metadata and data groups),\n"
+        "                       proxy (the wire protocol over a cluster), or\n"
+        "                       broker (node + proxy in one process)\n"
+        "  --groups G           node: data groups (default 1; the same on every node);\n"
+        "                       group g uses the --raft port + 1 + g\n"
+        "  --cluster URI        proxy: the cluster's nodes, cluster://HOST:PORT,...\n"
+        "  --proxy-listen H:P   broker: where the proxy listens (--listen: node calls)\n"
         "  --data DIR           the namespace's (local) or the node's directory\n"
         "                       (created if missing)\n"
         "  --id N               node: this node's id (>= 1, unique, never reused)\n"
@@ -148,6 +162,20 @@ static int set_key(struct config *c, const char *key, const char *value)
         if (strlen(value) >= sizeof c->join)
             return -1;
         COPY(join);
+    } else if (strcmp(key, "groups") == 0) {
+        char *end;
+        errno = 0;
+        c->groups = strtoul(value, &end, 10);
+        if (errno != 0 || *end != '\0' || c->groups < 1 || c->groups > 1024)
+            return -1;
+    } else if (strcmp(key, "cluster") == 0) {
+        if (strlen(value) >= sizeof c->cluster)
+            return -1;
+        COPY(cluster);
+    } else if (strcmp(key, "proxy-listen") == 0 || strcmp(key, "proxy_listen") == 0) {
+        if (strlen(value) >= sizeof c->proxy_listen)
+            return -1;
+        COPY(proxy_listen);
     } else if (strcmp(key, "peers") == 0) {
         if (strlen(value) >= sizeof c->peers)
             return -1;
@@ -212,7 +240,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&s->sigterm, NULL);
 }
 
-static int run(const struct config *c)
+static int run(const struct config *c, const char *ns_uri, const char *role)
 {
     struct server s;
     char errmsg[DLOG_ERRMSG_LEN] = "", host[256], uri[4200];
@@ -226,7 +254,7 @@ static int run(const struct config *c)
     struct dlog_options o;
     dlog_options_init(&o);
     o.loop = &s.loop;
-    snprintf(uri, sizeof uri, "file:%s", c->data);
+    snprintf(uri, sizeof uri, "%s", ns_uri);
     rv = dlog_open(uri, &o, &s.ns, errmsg);
     if (rv != 0) {
         fprintf(stderr, "dlogd: cannot open %s: %s (%s)\n", uri, dlog_strerror(rv),
@@ -267,8 +295,8 @@ static int run(const struct config *c)
     uv_signal_init(&s.loop, &s.sigterm);
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
-    printf("dlogd: listening on %s:%d (role local, data %s)\n", host, proxy_port(s.proxy),
-           c->data);
+    printf("dlogd: listening on %s:%d (role %s, %s)\n", host, proxy_port(s.proxy), role,
+           uri);
     fflush(stdout);
     uv_run(&s.loop, UV_RUN_DEFAULT);
     rv = uv_loop_close(&s.loop);
@@ -343,6 +371,7 @@ static int run_node(const struct config *c)
     o.join = c->join[0] ? c->join : NULL;
     o.max_frame = c->max_frame;
     o.server_name = "dlogd " PACKAGE_VERSION " node";
+    o.groups = (unsigned)c->groups;
     uv_loop_init(&s.loop);
     rv = node_start(&s.loop, &o, &s.node, errmsg);
     if (rv != 0) {
@@ -374,6 +403,87 @@ static int run_node(const struct config *c)
     return 0;
 }
 
+/* ---------------------------------------------------------------- role broker */
+
+/*
+ * A broker is a node and a proxy in one process. The proxy makes blocking
+ * calls (admin calls on its loop, appends on writer threads) to the
+ * cluster, this node included, so the node runs on a loop of its own, on
+ * its own thread; the proxy reaches it over loopback like any client.
+ */
+struct broker_node {
+    uv_loop_t loop;
+    uv_async_t stop;
+    struct node *node;
+    pthread_t thread;
+};
+
+static void *broker_node_main(void *arg)
+{
+    struct broker_node *b = arg;
+
+    uv_run(&b->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void on_broker_stop(uv_async_t *h)
+{
+    struct broker_node *b = h->data;
+
+    node_stop(b->node, NULL, NULL);
+    uv_close((uv_handle_t *)&b->stop, NULL);
+}
+
+static int run_broker(const struct config *c)
+{
+    struct broker_node b;
+    struct node_options o;
+    struct config pc = *c;
+    char errmsg[DLOG_ERRMSG_LEN] = "", host[256], uri[600];
+    int port, rv;
+
+    memset(&b, 0, sizeof b);
+    if (net_parse_hostport(c->listen, host, sizeof host, &port) != 0) {
+        fprintf(stderr, "dlogd: --listen: expected HOST:PORT, got '%s'\n", c->listen);
+        return 2;
+    }
+    memset(&o, 0, sizeof o);
+    o.id = c->id;
+    o.listen = c->listen;
+    o.raft = c->raft;
+    o.data = c->data;
+    o.bootstrap = c->bootstrap;
+    o.peers = c->peers[0] ? c->peers : NULL;
+    o.join = c->join[0] ? c->join : NULL;
+    o.max_frame = c->max_frame;
+    o.server_name = "dlogd " PACKAGE_VERSION " broker";
+    o.groups = (unsigned)c->groups;
+    uv_loop_init(&b.loop);
+    rv = node_start(&b.loop, &o, &b.node, errmsg);
+    if (rv != 0) {
+        fprintf(stderr, "dlogd: node: %s (%s)\n", errmsg, dlog_strerror(rv));
+        uv_run(&b.loop, UV_RUN_DEFAULT);
+        uv_loop_close(&b.loop);
+        return 1;
+    }
+    uv_async_init(&b.loop, &b.stop, on_broker_stop);
+    b.stop.data = &b;
+    if (pthread_create(&b.thread, NULL, broker_node_main, &b) != 0) {
+        fprintf(stderr, "dlogd: cannot start the node's thread\n");
+        return 1;
+    }
+    printf("dlogd: node %llu on %s:%d (raft %s, data %s)\n", c->id,
+           host[0] ? host : "127.0.0.1", node_listen_port(b.node), c->raft, c->data);
+    snprintf(uri, sizeof uri, "cluster://%s:%d", host[0] ? host : "127.0.0.1",
+             node_listen_port(b.node));
+    snprintf(pc.listen, sizeof pc.listen, "%s", c->proxy_listen);
+    rv = run(&pc, uri, "broker");
+    uv_async_send(&b.stop);
+    pthread_join(b.thread, NULL);
+    uv_loop_close(&b.loop);
+    return rv;
+}
+
 int main(int argc, char **argv)
 {
     struct config c;
@@ -398,6 +508,9 @@ int main(int argc, char **argv)
         {"join", required_argument, NULL, 'J'},
         {"peers", required_argument, NULL, 'P'},
         {"bootstrap", no_argument, NULL, 'B'},
+        {"groups", required_argument, NULL, 'G'},
+        {"cluster", required_argument, NULL, 'C'},
+        {"proxy-listen", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -451,6 +564,15 @@ int main(int argc, char **argv)
         case 'B':
             flags.bootstrap = 1;
             break;
+        case 'G':
+            key = "groups";
+            break;
+        case 'C':
+            key = "cluster";
+            break;
+        case 'X':
+            key = "proxy-listen";
+            break;
         case 'c':
             config_file = optarg;
             break;
@@ -501,7 +623,11 @@ int main(int argc, char **argv)
     OVERRIDE(raft);
     OVERRIDE(join);
     OVERRIDE(peers);
+    OVERRIDE(cluster);
+    OVERRIDE(proxy_listen);
 #undef OVERRIDE
+    if (flags.groups != 0)
+        c.groups = flags.groups;
     if (flags.id != 0)
         c.id = flags.id;
     if (flags.bootstrap)
@@ -520,27 +646,39 @@ int main(int argc, char **argv)
         }
         log_set_level((enum log_level)lvl);
     }
-    if (strcmp(c.role, "node") == 0) {
+    if (strcmp(c.role, "node") == 0 || strcmp(c.role, "broker") == 0) {
         if (c.id == 0 || c.raft[0] == '\0' || c.data[0] == '\0') {
-            fprintf(stderr, "dlogd: role node needs --id N, --raft HOST:PORT and "
-                            "--data DIR\n");
+            fprintf(stderr,
+                    "dlogd: role %s needs --id N, --raft HOST:PORT and "
+                    "--data DIR\n",
+                    c.role);
+            return 2;
+        }
+        if (c.role[0] == 'b' && c.proxy_listen[0] == '\0') {
+            fprintf(stderr, "dlogd: role broker needs --proxy-listen HOST:PORT\n");
             return 2;
         }
         if (!c.bootstrap && c.join[0] == '\0')
             log_warn("dlogd", "neither --bootstrap nor --join: the node waits to be "
                               "added (or restarts as a member)");
         signal(SIGPIPE, SIG_IGN);
-        return run_node(&c);
+        return c.role[0] == 'b' ? run_broker(&c) : run_node(&c);
+    }
+    if (strcmp(c.role, "proxy") == 0) {
+        char uri[1100];
+        if (c.cluster[0] == '\0') {
+            fprintf(stderr, "dlogd: role proxy needs --cluster cluster://H:P,...\n");
+            return 2;
+        }
+        snprintf(uri, sizeof uri, "%s%s",
+                 strncmp(c.cluster, "cluster://", 10) == 0 ? "" : "cluster://",
+                 c.cluster);
+        signal(SIGPIPE, SIG_IGN);
+        return run(&c, uri, "proxy");
     }
     if (strcmp(c.role, "local") != 0) {
-        if (strcmp(c.role, "proxy") == 0 || strcmp(c.role, "broker") == 0)
-            fprintf(stderr,
-                    "dlogd: role '%s' needs the data groups of cluster mode, which "
-                    "this build does not have yet; use --role local or node\n",
-                    c.role);
-        else
-            fprintf(stderr, "dlogd: unknown role '%s' (local, node, proxy, broker)\n",
-                    c.role);
+        fprintf(stderr, "dlogd: unknown role '%s' (local, node, proxy, broker)\n",
+                c.role);
         return 2;
     }
     if (c.data[0] == '\0') {
@@ -549,5 +687,9 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    return run(&c);
+    {
+        char uri[4200];
+        snprintf(uri, sizeof uri, "file:%s", c.data);
+        return run(&c, uri, "local");
+    }
 }

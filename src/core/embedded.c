@@ -1,5 +1,6 @@
 /*
- * The embedded backend: namespace open/close for "mem:" and "file:DIR",
+ * The embedded backend: namespace open/close for "mem:", "file:DIR" and
+ * "cluster://H:P,..." (the core over meta_raft and seg_raft),
  * and its vtable.
  */
 #include <errno.h>
@@ -207,9 +208,17 @@ int embedded_open(const char *uri, struct dlog_ns *ns, char *errmsg)
             }
         }
         rv = open_file_stores(dir, ns, e, errmsg);
+    } else if (strncmp(uri, "cluster://", 10) == 0 && uri[10] != '\0') {
+        /* Cluster mode: the metadata group and the data groups of the nodes
+         * named (docs/cluster.md); the core runs here, over node calls. */
+        rv = meta_raft_open(uri + 10, &e->meta, errmsg);
+        if (rv == 0)
+            rv = seg_raft_open(uri + 10, &e->seg, errmsg);
     } else {
-        errmsg_printf(errmsg, "unrecognised namespace URI '%.100s' (use mem:, file:DIR)",
-                      uri);
+        errmsg_printf(
+            errmsg,
+            "unrecognised namespace URI '%.100s' (use mem:, file:DIR, cluster://H:P,...)",
+            uri);
         rv = DLOG_EURI;
     }
     if (rv == 0)

@@ -1,7 +1,8 @@
 /*
  * The embedded backend: src/core over a metadata store and a segment store,
  * in the application's own process. "mem:" uses meta_mem + seg_mem;
- * "file:DIR" uses meta_lmdb (DIR/meta) + seg_lmdb (DIR/data).
+ * "file:DIR" uses meta_lmdb (DIR/meta) + seg_lmdb (DIR/data);
+ * "cluster://H:P,..." uses meta_raft + seg_raft (node calls to a cluster).
  */
 #ifndef DLOG_CORE_EMBEDDED_H
 #define DLOG_CORE_EMBEDDED_H

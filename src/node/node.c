@@ -220,6 +220,7 @@ static int open_raft(struct node *n, const struct node_options *o, char *errmsg)
     if (rv != 0)
         return errmsg_fail(errmsg, DLOG_EIO, "raft_init: %s", raft_errmsg(&n->raft));
     n->raft_inited = 1;
+    n->rafts_open++;
     n->raft.data = n;
     raft_set_election_timeout(&n->raft, o->election_ms ? o->election_ms : 1000);
     raft_set_heartbeat_timeout(&n->raft, o->heartbeat_ms ? o->heartbeat_ms : 100);
@@ -261,10 +262,17 @@ static void on_tick_closed(uv_handle_t *h)
     void (*cb)(void *) = n->stop_cb;
     void *data = n->stop_data;
 
+    node_data_free(n);
     meta_fsm_free(n->fsm);
     free(n);
     if (cb != NULL)
         cb(data);
+}
+
+void node_raft_closed(struct node *n)
+{
+    if (--n->rafts_open == 0)
+        uv_close((uv_handle_t *)&n->tick, on_tick_closed);
 }
 
 static void on_raft_closed(struct raft *r)
@@ -273,7 +281,7 @@ static void on_raft_closed(struct raft *r)
 
     raft_uv_close(&n->io);
     raft_uv_tcp_close(&n->transport);
-    uv_close((uv_handle_t *)&n->tick, on_tick_closed);
+    node_raft_closed(n);
 }
 
 /*
@@ -285,7 +293,8 @@ static void on_raft_closed(struct raft *r)
  */
 static void try_close(struct node *n)
 {
-    int quiet = n->raft.last_stored >= raft_last_index(&n->raft) && n->inflight == 0;
+    int quiet = n->raft.last_stored >= raft_last_index(&n->raft) && n->inflight == 0 &&
+                node_data_quiet(n);
 
     if (n->join_running || n->raft_closing)
         return;
@@ -300,6 +309,7 @@ static void try_close(struct node *n)
     n->raft_closing = 1;
     uv_timer_stop(&n->tick);
     raft_close(&n->raft, on_raft_closed);
+    node_data_close(n);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -311,6 +321,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     node_members_tick(n);
+    node_data_tick(n);
 }
 
 void node_stop(struct node *n, void (*cb)(void *data), void *data)
@@ -320,6 +331,7 @@ void node_stop(struct node *n, void (*cb)(void *data), void *data)
     n->stop_cb = cb;
     n->stop_data = data;
     n->stop_deadline = clock_now_ns() + (uint64_t)STOP_WAIT_MS * NS_PER_MS;
+    node_data_wake(n); /* answers every SEG_WAIT */
     node_rpc_stop(n);
     uv_timer_start(&n->tick, on_tick, 5, 5);
 }
@@ -383,25 +395,38 @@ int node_start(uv_loop_t *loop, const struct node_options *o, struct node **out,
     uv_timer_init(loop, &n->tick);
     n->tick.data = n;
     rv = open_raft(n, o, errmsg);
+    if (rv == 0)
+        rv = node_data_start(n, o, errmsg);
     if (rv != 0)
         goto err_raft;
     uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
     if (n->join[0] != '\0')
         node_join_start(n, n->join);
-    log_info("node", "node %llu: raft %s, node calls on %s, data %s",
-             (unsigned long long)n->id, n->raft_addr, n->listen, n->dir);
+    log_info("node", "node %llu: raft %s, node calls on %s, data %s, %u data groups",
+             (unsigned long long)n->id, n->raft_addr, n->listen, n->dir, n->ngroups);
     *out = n;
     return 0;
 
 err_raft:
     /* What libraft opened closes on the loop: the caller runs it out. */
     node_rpc_stop(n);
-    if (n->raft_inited) {
-        n->raft_closing = 1;
-        n->stopping = 1;
-        raft_close(&n->raft, on_raft_closed);
+    n->stopping = 1;
+    if (n->rafts_open > 0) {
+        n->rafts_open++; /* held until every close below has been started */
+        if (n->raft_inited) {
+            n->raft_closing = 1;
+            raft_close(&n->raft, on_raft_closed);
+        } else {
+            if (n->io_inited)
+                raft_uv_close(&n->io);
+            if (n->transport_inited)
+                raft_uv_tcp_close(&n->transport);
+        }
+        node_data_close(n);
+        node_raft_closed(n);
         return rv;
     }
+    node_data_close(n);
     if (n->io_inited)
         raft_uv_close(&n->io);
     if (n->transport_inited)

@@ -46,6 +46,9 @@ struct node_options {
     unsigned heartbeat_ms;       /* 0: 100 */
     unsigned snapshot_threshold; /* entries between snapshots; 0: 4096 */
     unsigned snapshot_trailing;  /* entries kept after one; 0: 1024 */
+    unsigned groups;             /* data groups hosted (each node hosts every group
+                                    for now); 0: 1. Group g's Raft address is the
+                                    raft address's port + 1 + g */
 };
 
 /*

@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/errmsg.h"
 #include "net/net.h"
+#include "node/data_fsm.h"
 #include "node/meta_fsm.h"
 #include "node/node.h"
 #include "wire/wire.h"
@@ -30,6 +31,35 @@ struct nconn {
     int refs;                  /* 1 for the open connection, +1 per pending proposal */
     int linked;                /* in n->conns; 0 once the node stopped serving */
     struct nconn *next, *prev; /* in n->conns */
+};
+
+/* A replica of one data group (node_data.c). */
+struct dgroup {
+    struct node *n;
+    unsigned g;
+    char raft_addr[NODE_ADDR_MAX];
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm fsm_inner;   /* data_fsm_raft_fsm's */
+    struct raft_fsm fsm_adapter; /* what raft calls: fsm_inner behind the framing */
+    struct data_fsm *fsm;
+    struct raft raft;
+    int raft_inited, io_inited, transport_inited;
+    int raft_closing;
+    unsigned inflight; /* proposals not yet called back */
+    int changing;      /* a membership change is in flight */
+    struct raft_change change;
+    uint64_t applied; /* the FSM's applied index (its notify keeps it) */
+};
+
+/* A SEG_WAIT long-poll (node_data_rpc.c). */
+struct dwait {
+    struct nconn *c;
+    uint64_t request_id;
+    uint64_t deadline_ns;
+    size_t n;
+    uint64_t *applied;
+    struct dwait *next;
 };
 
 struct node {
@@ -66,6 +96,13 @@ struct node {
     char join_targets[4096]; /* the worker's addresses, set before it starts */
     char join_err[DLOG_ERRMSG_SIZE];
     int join_status;
+
+    /* data groups */
+    unsigned ngroups;
+    struct dgroup *groups;
+    unsigned rafts_open; /* the metadata group's and the data groups' not closed */
+    struct dwait *waits;
+    int groups_recorded; /* "cluster/groups" checked or proposed */
 
     /* stopping */
     int stopping;
@@ -123,6 +160,30 @@ void node_join_start(struct node *n, const char *targets);
 /* node.c: cmd framed for the log (see there) into buf, from raft_malloc;
  * 0 or DLOG_ENOMEM. */
 int node_frame(const struct bytes *cmd, struct raft_buffer *buf);
+
+/* node_data.c: the data groups' lifecycle and membership. */
+/* Opens every data group (DATA/group-<g>/raft and /fsm); 0 or an error
+ * with errmsg. */
+int node_data_start(struct node *n, const struct node_options *o, char *errmsg);
+/* 1 when no data group has a proposal or an unstored entry pending. */
+int node_data_quiet(struct node *n);
+/* raft_close of every data group; each close calls node_raft_closed. */
+void node_data_close(struct node *n);
+/* Frees what node_data_start allocated (after every group closed). */
+void node_data_free(struct node *n);
+/* On the tick: membership of the data groups follows the metadata group's
+ * voters; FSMs behind a snapshot retry their fetch; waits time out. */
+void node_data_tick(struct node *n);
+/* "host:port+1+g": group g's raft address for a node whose metadata raft
+ * address is meta; 0 or DLOG_EINVAL. */
+int node_group_addr(const char *meta, unsigned g, char *buf, size_t size);
+/* One of the node's Raft groups has closed. */
+void node_raft_closed(struct node *n);
+
+/* node_data_rpc.c: the data groups' node calls. */
+void node_data_handle(struct nconn *c, const struct wire_msg *m);
+/* Answers the waits whose condition holds (all of them when stopping). */
+void node_data_wake(struct node *n);
 
 /* Translates a libraft code (a proposal's outcome) to a dlog one. */
 int node_raft_err(int rv);

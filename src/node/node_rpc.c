@@ -377,6 +377,10 @@ static void handle(struct nconn *c, const struct wire_msg *m)
         node_handle_status(c, m);
         break;
     default:
+        if (WIRE_IS_DATA_NODE(m->type)) {
+            node_data_handle(c, m);
+            break;
+        }
         node_send_error(c, m->type, m->request_id, DLOG_ENOTSUP,
                         "a node serves node calls only (use a proxy for streams)", NULL);
     }

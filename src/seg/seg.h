@@ -7,9 +7,9 @@
  * It knows nothing of stream names or segment lists; those are metadata.
  *
  * Implementations: seg_mem.c (tests, "mem:"), seg_lmdb.c ("file:DIR",
- * fsync'd), later seg_raft.c (a Raft data group). Like struct raft_io, the
- * interface is a versioned struct of function pointers; new members are
- * only ever appended.
+ * fsync'd), seg_raft.c (the data groups of a cluster, "cluster://"). Like struct raft_io,
+ * the interface is a versioned struct of function pointers; new members are only ever
+ * appended.
  *
  * Calls are synchronous and thread-safe: a successful append is durable
  * when it returns (fsync'd, or committed by a quorum). The core calls them
@@ -102,5 +102,10 @@ int seg_mem_open(struct dlog_seg_ops **out);
 /* dir must exist; files: dir/data.mdb, dir/lock.mdb, dir/notify. */
 int seg_lmdb_open(const char *dir, uint64_t map_size, int no_sync,
                   struct dlog_seg_ops **out, char *errmsg);
+/* Cluster mode (seg_raft.c): the data groups of the nodes at addrs,
+ * "host:port[,...]" (their listen addresses). Asks a node how many data
+ * groups there are: 0, DLOG_EUNAVAILABLE (no node answers), DLOG_EINVAL,
+ * DLOG_ENOMEM, with words in errmsg. */
+int seg_raft_open(const char *addrs, struct dlog_seg_ops **out, char *errmsg);
 
 #endif

@@ -222,6 +222,8 @@ static int describe_rep(char *errmsg, const struct wire_describe_rep *r)
 
 static int request(const struct wire_msg *m, char *errmsg)
 {
+    if (WIRE_IS_DATA_NODE(m->type))
+        return wire_data_check_request(m, errmsg);
     if (WIRE_IS_META_NODE(m->type))
         return wire_node_check_request(m, errmsg);
     switch (m->type) {
@@ -325,6 +327,8 @@ static int request(const struct wire_msg *m, char *errmsg)
 
 static int reply(const struct wire_msg *m, char *errmsg)
 {
+    if (WIRE_IS_DATA_NODE(m->type))
+        return wire_data_check_reply(m, errmsg);
     if (WIRE_IS_META_NODE(m->type))
         return wire_node_check_reply(m, errmsg);
     switch (m->type) {

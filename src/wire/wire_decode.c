@@ -566,6 +566,8 @@ static int request(struct dec *d, struct wire_msg *m, const msgpack_object *body
     const msgpack_object *b;
     int rv;
 
+    if (WIRE_IS_DATA_NODE(m->type))
+        return wire_data_decode_request(d, m, body);
     if (WIRE_IS_META_NODE(m->type))
         return wire_node_decode_request(d, m, body);
     rv = array(d, body, "body", nfields[m->type], &b);
@@ -642,6 +644,8 @@ static int reply(struct dec *d, struct wire_msg *m, const msgpack_object *body)
     const msgpack_object *b;
     int rv;
 
+    if (WIRE_IS_DATA_NODE(m->type))
+        return wire_data_decode_reply(d, m, body);
     if (WIRE_IS_META_NODE(m->type))
         return wire_node_decode_reply(d, m, body);
     switch (m->type) {

@@ -231,6 +231,10 @@ static void describe_rep(msgpack_packer *pk, const struct wire_describe_rep *r)
 
 static void request(msgpack_packer *pk, const struct wire_msg *m)
 {
+    if (WIRE_IS_DATA_NODE(m->type)) {
+        wire_data_pack_request(pk, m);
+        return;
+    }
     if (WIRE_IS_META_NODE(m->type)) {
         wire_node_pack_request(pk, m);
         return;
@@ -338,6 +342,10 @@ static void request(msgpack_packer *pk, const struct wire_msg *m)
 
 static void reply(msgpack_packer *pk, const struct wire_msg *m)
 {
+    if (WIRE_IS_DATA_NODE(m->type)) {
+        wire_data_pack_reply(pk, m);
+        return;
+    }
     if (WIRE_IS_META_NODE(m->type)) {
         wire_node_pack_reply(pk, m);
         return;

@@ -86,4 +86,14 @@ int wire_node_decode_reply(struct wire_dec *d, struct wire_msg *m,
 int wire_node_check_request(const struct wire_msg *m, char *errmsg);
 int wire_node_check_reply(const struct wire_msg *m, char *errmsg);
 
+/* The data groups' node calls (wire_data.c), types 0x60..0x7f: as above. */
+void wire_data_pack_request(struct msgpack_packer *pk, const struct wire_msg *m);
+void wire_data_pack_reply(struct msgpack_packer *pk, const struct wire_msg *m);
+int wire_data_decode_request(struct wire_dec *d, struct wire_msg *m,
+                             const struct msgpack_object *body);
+int wire_data_decode_reply(struct wire_dec *d, struct wire_msg *m,
+                           const struct msgpack_object *body);
+int wire_data_check_request(const struct wire_msg *m, char *errmsg);
+int wire_data_check_reply(const struct wire_msg *m, char *errmsg);
+
 #endif

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <dlog/dlog.h>
 
@@ -59,7 +60,15 @@
     X(META_REVISION, 0x49)                                                               \
     X(NODE_JOIN, 0x4a)                                                                   \
     X(NODE_REMOVE, 0x4b)                                                                 \
-    X(CLUSTER_STATUS, 0x4c)
+    X(CLUSTER_STATUS, 0x4c)                                                              \
+    X(SEG_OPEN, 0x60)                                                                    \
+    X(SEG_APPEND, 0x61)                                                                  \
+    X(SEG_READ, 0x62)                                                                    \
+    X(SEG_INFO, 0x63)                                                                    \
+    X(SEG_FENCE, 0x64)                                                                   \
+    X(SEG_SEAL, 0x65)                                                                    \
+    X(SEG_REMOVE, 0x66)                                                                  \
+    X(SEG_WAIT, 0x67)
 
 enum wire_type {
 #define WIRE__TYPE_ENUM(name, value) WIRE_##name = value,
@@ -404,6 +413,99 @@ struct wire_cluster_status_rep {
     size_t nmembers;
 };
 
+/* ---------------------------------------------------------- data node calls */
+
+/* 1 if type (without WIRE_REPLY) is one of the data groups' node calls. */
+#define WIRE_IS_DATA_NODE(type) ((type) >= 0x60 && (type) <= 0x7f)
+
+#define WIRE_MAX_GROUPS 1024        /* data groups of a cluster */
+#define WIRE_MAX_ENTRY  (64u << 20) /* one segment entry (seg/entry.h) */
+
+/*
+ * Node calls of the data groups (docs/protocol.md, "Data node calls"): the
+ * segment store calls of seg/seg.h on data group `group`. Writes (OPEN,
+ * APPEND, FENCE, SEAL, REMOVE) go to the group's leader, which proposes
+ * them and answers once they are applied (others answer DLOG_ENOTLEADER
+ * with the leader's listen address, or DLOG_EUNAVAILABLE). READ and INFO
+ * are served by any replica that has applied at least min_applied (others
+ * redirect to the leader). Bodies:
+ *   SEG_OPEN    [group, stream, seq, epoch, start_txid]
+ *   SEG_APPEND  [group, stream, seq, epoch, flags, entries: array of bin]
+ *   SEG_READ    [group, stream, seq, from, max_bytes, min_applied]
+ *   SEG_INFO    [group, stream, seq, min_applied]
+ *   SEG_FENCE   [group, stream, seq, epoch]
+ *   SEG_SEAL    [group, stream, seq, epoch]
+ *   SEG_REMOVE  [group, stream, seq]
+ *   SEG_WAIT    [applied: array of uint, timeout_ms]
+ */
+struct wire_seg_req {
+    uint32_t group;              /* 0..WIRE_MAX_GROUPS-1 */
+    uint64_t stream;             /* stream id */
+    uint64_t seq;                /* segment sequence number */
+    uint64_t epoch;              /* OPEN, APPEND, FENCE, SEAL */
+    uint64_t start_txid;         /* OPEN */
+    uint32_t flags;              /* APPEND: SEG_APPEND_* */
+    const struct iovec *entries; /* APPEND: 1..WIRE_MAX_RECORDS complete entries */
+    size_t n;
+    uint64_t from;        /* READ: the first entry id */
+    uint64_t max_bytes;   /* READ: stop after this many bytes (at least one entry) */
+    uint64_t min_applied; /* READ, INFO: answer only from a replica this far */
+};
+
+/* A segment's state (seg/seg.h's struct seg_info): an array of 10 uints. */
+struct wire_seg_info {
+    uint64_t fence_epoch;
+    uint32_t sealed; /* 0 or 1 */
+    uint64_t next_entry;
+    uint64_t records;
+    uint64_t bytes;
+    uint64_t first_txid;
+    uint64_t last_txid;
+    uint64_t created_ms;
+    uint64_t last_rec_entry;
+    uint32_t last_rec_slot;
+};
+
+/* The reply to every data call but READ and WAIT: [applied, first_entry,
+ * first_txid, info]. applied: the Raft index of the write (writes) or the
+ * replica's applied index (INFO); first_entry, first_txid: APPEND's results
+ * (0 otherwise); info: the segment afterwards (zeros once removed). */
+struct wire_seg_rep {
+    uint64_t applied;
+    uint64_t first_entry;
+    uint64_t first_txid;
+    struct wire_seg_info info;
+};
+
+/* One entry of a SEG_READ reply: [id, bytes]. */
+struct wire_seg_entry {
+    uint64_t id;
+    const void *p;
+    size_t len; /* 1..WIRE_MAX_ENTRY */
+};
+
+/* SEG_READ reply: [applied, entries: array]. */
+struct wire_seg_read_rep {
+    uint64_t applied;                     /* the answering replica's applied index */
+    const struct wire_seg_entry *entries; /* 0..WIRE_MAX_RECORDS */
+    size_t n;
+};
+
+/* SEG_WAIT request: answered when the replica has applied, in some group
+ * g < n, past applied[g], or after timeout_ms (0..WIRE_MAX_WAIT_MS) with
+ * the same reply: [applied: array of uint], the replica's applied index of
+ * every group it hosts. */
+struct wire_seg_wait {
+    const uint64_t *applied; /* 1..WIRE_MAX_GROUPS */
+    size_t n;
+    uint32_t timeout_ms;
+};
+
+struct wire_seg_wait_rep {
+    const uint64_t *applied; /* 0..WIRE_MAX_GROUPS */
+    size_t n;
+};
+
 /* ------------------------------------------------------------- replies */
 
 /*
@@ -471,6 +573,11 @@ struct wire_msg {
         struct wire_node_join node_join;
         struct wire_node_remove node_remove;
         struct wire_cluster_status_rep cluster_status_rep;
+        struct wire_seg_req seg;     /* SEG_OPEN .. SEG_REMOVE requests */
+        struct wire_seg_rep seg_rep; /* their replies but SEG_READ's */
+        struct wire_seg_read_rep seg_read_rep;
+        struct wire_seg_wait seg_wait;
+        struct wire_seg_wait_rep seg_wait_rep;
     } u;
     struct wire_error err; /* replies with status != 0 */
     void *mem_;            /* private: what wire_decode allocated */

@@ -128,7 +128,7 @@ static struct wire_msg rep(uint32_t type, uint64_t id, int status)
     return m;
 }
 
-#define MAX_SAMPLES 160
+#define MAX_SAMPLES 200
 
 /* Fills out[] with valid messages covering every type and shape; returns
  * how many. They point at static data. */
@@ -426,6 +426,63 @@ static size_t samples(struct wire_msg *out)
         out[n++] = m;
     }
 
+    /* data groups' node calls */
+    {
+        static const char e0[] = "entry-0", e1[] = "entry-one";
+        static const struct iovec ents[2] = {{(void *)e0, 7}, {(void *)e1, 9}};
+        static const struct wire_seg_entry rents[2] = {{4, e0, 7}, {5, e1, 9}};
+        static const uint64_t applied[2] = {120, 7};
+        static const struct wire_seg_info info = {
+            3, 1, 10, 12, 4096, 1, 12, 1700000000000, 9, 2};
+        static const uint32_t types[] = {WIRE_SEG_OPEN, WIRE_SEG_APPEND,
+                                         WIRE_SEG_INFO, WIRE_SEG_FENCE,
+                                         WIRE_SEG_SEAL, WIRE_SEG_REMOVE};
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+            m = req(types[i], 60 + i);
+            m.u.seg = (struct wire_seg_req){.group = 1, .stream = 42, .seq = 3};
+            if (types[i] != WIRE_SEG_REMOVE && types[i] != WIRE_SEG_INFO)
+                m.u.seg.epoch = 2;
+            if (types[i] == WIRE_SEG_OPEN)
+                m.u.seg.start_txid = 99;
+            if (types[i] == WIRE_SEG_APPEND) {
+                m.u.seg.flags = 1;
+                m.u.seg.entries = ents;
+                m.u.seg.n = 2;
+            }
+            if (types[i] == WIRE_SEG_INFO)
+                m.u.seg.min_applied = 118;
+            out[n++] = m;
+            m = rep(types[i], 60 + i, 0);
+            m.u.seg_rep =
+                (struct wire_seg_rep){121, types[i] == WIRE_SEG_APPEND ? 8 : 0,
+                                      types[i] == WIRE_SEG_APPEND ? 11 : 0, info};
+            out[n++] = m;
+        }
+        m = rep(WIRE_SEG_APPEND, 61, DLOG_ENOTLEADER);
+        m.err.message = "node 2 leads data group 1";
+        m.err.address = "127.0.0.1:7002";
+        out[n++] = m;
+        m = req(WIRE_SEG_READ, 70);
+        m.u.seg = (struct wire_seg_req){.group = 0,
+                                        .stream = 42,
+                                        .seq = 3,
+                                        .from = 4,
+                                        .max_bytes = 1 << 20,
+                                        .min_applied = 121};
+        out[n++] = m;
+        m = rep(WIRE_SEG_READ, 70, 0);
+        m.u.seg_read_rep = (struct wire_seg_read_rep){122, rents, 2};
+        out[n++] = m;
+        m.u.seg_read_rep = (struct wire_seg_read_rep){122, NULL, 0};
+        out[n++] = m;
+        m = req(WIRE_SEG_WAIT, 71);
+        m.u.seg_wait = (struct wire_seg_wait){applied, 2, 5000};
+        out[n++] = m;
+        m = rep(WIRE_SEG_WAIT, 71, 0);
+        m.u.seg_wait_rep = (struct wire_seg_wait_rep){applied, 2};
+        out[n++] = m;
+    }
+
     /* a connection-level error */
     m = rep(WIRE_ERROR, 0, DLOG_EPROTO);
     m.err.message = "envelope: expected array, got uint";
@@ -495,6 +552,15 @@ static int seg_eq(const struct dlog_segment_info *a, const struct dlog_segment_i
 }
 
 /* Field by field: 1 if a and b are the same message. */
+static int seg_info_eq(const struct wire_seg_info *a, const struct wire_seg_info *b)
+{
+    return a->fence_epoch == b->fence_epoch && a->sealed == b->sealed &&
+           a->next_entry == b->next_entry && a->records == b->records &&
+           a->bytes == b->bytes && a->first_txid == b->first_txid &&
+           a->last_txid == b->last_txid && a->created_ms == b->created_ms &&
+           a->last_rec_entry == b->last_rec_entry && a->last_rec_slot == b->last_rec_slot;
+}
+
 static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
 {
     if (a->version != b->version || a->type != b->type || a->is_reply != b->is_reply ||
@@ -593,6 +659,30 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
                    str_eq(a->u.node_join.listen_address, b->u.node_join.listen_address);
         case WIRE_NODE_REMOVE:
             return a->u.node_remove.id == b->u.node_remove.id;
+        case WIRE_SEG_OPEN:
+        case WIRE_SEG_APPEND:
+        case WIRE_SEG_READ:
+        case WIRE_SEG_INFO:
+        case WIRE_SEG_FENCE:
+        case WIRE_SEG_SEAL:
+        case WIRE_SEG_REMOVE: {
+            const struct wire_seg_req *x = &a->u.seg, *y = &b->u.seg;
+            if (x->group != y->group || x->stream != y->stream || x->seq != y->seq ||
+                x->epoch != y->epoch || x->start_txid != y->start_txid ||
+                x->flags != y->flags || x->n != y->n || x->from != y->from ||
+                x->max_bytes != y->max_bytes || x->min_applied != y->min_applied)
+                return 0;
+            for (size_t i = 0; i < x->n; i++)
+                if (!mem_eq(x->entries[i].iov_base, x->entries[i].iov_len,
+                            y->entries[i].iov_base, y->entries[i].iov_len))
+                    return 0;
+            return 1;
+        }
+        case WIRE_SEG_WAIT:
+            return a->u.seg_wait.n == b->u.seg_wait.n &&
+                   a->u.seg_wait.timeout_ms == b->u.seg_wait.timeout_ms &&
+                   memcmp(a->u.seg_wait.applied, b->u.seg_wait.applied,
+                          a->u.seg_wait.n * sizeof(uint64_t)) == 0;
         case WIRE_CLUSTER_STATUS:
             return 1;
         case WIRE_READ:
@@ -731,6 +821,32 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
                 return 0;
         return 1;
     }
+    case WIRE_SEG_READ: {
+        const struct wire_seg_read_rep *x = &a->u.seg_read_rep, *y = &b->u.seg_read_rep;
+        if (x->applied != y->applied || x->n != y->n)
+            return 0;
+        for (size_t i = 0; i < x->n; i++)
+            if (x->entries[i].id != y->entries[i].id ||
+                !mem_eq(x->entries[i].p, x->entries[i].len, y->entries[i].p,
+                        y->entries[i].len))
+                return 0;
+        return 1;
+    }
+    case WIRE_SEG_WAIT:
+        return a->u.seg_wait_rep.n == b->u.seg_wait_rep.n &&
+               (a->u.seg_wait_rep.n == 0 ||
+                memcmp(a->u.seg_wait_rep.applied, b->u.seg_wait_rep.applied,
+                       a->u.seg_wait_rep.n * sizeof(uint64_t)) == 0);
+    case WIRE_SEG_OPEN:
+    case WIRE_SEG_APPEND:
+    case WIRE_SEG_INFO:
+    case WIRE_SEG_FENCE:
+    case WIRE_SEG_SEAL:
+    case WIRE_SEG_REMOVE:
+        return a->u.seg_rep.applied == b->u.seg_rep.applied &&
+               a->u.seg_rep.first_entry == b->u.seg_rep.first_entry &&
+               a->u.seg_rep.first_txid == b->u.seg_rep.first_txid &&
+               seg_info_eq(&a->u.seg_rep.info, &b->u.seg_rep.info);
     case WIRE_READ:
         return a->u.read_rep.nrecs == b->u.read_rep.nrecs &&
                dlsn_eq(a->u.read_rep.next, b->u.read_rep.next) &&
