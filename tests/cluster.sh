@@ -9,9 +9,15 @@
 #   cluster.sh restart DIR I start node I again with the same arguments
 #   cluster.sh status DIR    dlogctl cluster status (exit 1 if a node is down)
 #   cluster.sh uri DIR       print the cluster URI
-#   cluster.sh down DIR      stop every node (SIGTERM, then SIGKILL)
+#   cluster.sh down DIR      stop every proxy and node (SIGTERM, then SIGKILL)
+#   cluster.sh proxy-uri DIR print the proxies' URI
 #
 # The cluster URI is "cluster://H:P,H:P,..." (the nodes' listen addresses).
+# With CLUSTER_PROXIES=K (default 0), up also starts K `dlogd --role proxy`
+# in front of the nodes and prints their "dlog://H:P,..." URI on the line
+# before the cluster URI (pI.pid, pI.log; the URI in DIR/proxy-uri).
+# CLUSTER_GROUPS=G (default 1) gives every node G data groups; a node's
+# group g takes its Raft port + 1 + g.
 # DIR keeps, per node I: nI/ (its data), nI.args (its dlogd arguments, one
 # per line), nI.pid, nI.log; and uri. Binaries: $DLOGD_BIN, $DLOGCTL_BIN,
 # else $top_builddir/dlogd and dlogctl (top_builddir defaults to the
@@ -23,6 +29,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DLOGD_BIN=${DLOGD_BIN:-$top_builddir/dlogd}
 DLOGCTL_BIN=${DLOGCTL_BIN:-$top_builddir/dlogctl}
 UP_DEADLINE=${CLUSTER_UP_DEADLINE:-60}
+PROXIES=${CLUSTER_PROXIES:-0}
+GROUPS_N=${CLUSTER_GROUPS:-1}
 
 die() {
   echo "cluster.sh: $*" >&2
@@ -76,7 +84,8 @@ write_args() {
   local dir=$1 i=$2 lp rp
   lp=$(free_port)
   rp=$(free_port)
-  while [ "$rp" = "$lp" ]; do rp=$(free_port); done
+  # the data groups take rp+1..rp+G: keep the listen port out of them
+  while [ "$lp" -ge "$rp" ] && [ "$lp" -le $((rp + GROUPS_N)) ]; do rp=$(free_port); done
   {
     echo --role
     echo node
@@ -88,6 +97,8 @@ write_args() {
     echo "127.0.0.1:$rp"
     echo --data
     echo "$dir/n$i"
+    echo --groups
+    echo "$GROUPS_N"
     if [ "$i" -eq 1 ]; then
       echo --bootstrap
     else
@@ -154,7 +165,39 @@ cmd_up() {
     uri_of "$dir" >"$dir/uri"
   done
   wait_healthy "$dir" "$n" "$UP_DEADLINE" || exit 1
+  if [ "$PROXIES" -gt 0 ]; then
+    start_proxies "$dir" "$PROXIES" || exit 1
+    cat "$dir/proxy-uri"
+  fi
   cat "$dir/uri"
+}
+
+# start_proxies DIR K: K proxies on free ports (port 0), each waited for
+# (deadline) until it prints its listening line; DIR/proxy-uri.
+start_proxies() {
+  local dir=$1 k=$2 i pid deadline out="" addr
+  for i in $(seq 1 "$k"); do
+    : >"$dir/p$i.log"
+    "$DLOGD_BIN" --role proxy --cluster "$(cat "$dir/uri")" --listen 127.0.0.1:0 \
+      >>"$dir/p$i.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/p$i.pid"
+    deadline=$((SECONDS + 20))
+    addr=""
+    while [ $SECONDS -lt $deadline ]; do
+      addr=$(sed -n 's/^dlogd: listening on \([^ ]*\) .*/\1/p' "$dir/p$i.log")
+      [ -n "$addr" ] && break
+      alive "$pid" || break
+      sleep 0.05 # polls the log for the listening line, up to the deadline
+    done
+    [ -n "$addr" ] || {
+      cat "$dir/p$i.log" >&2
+      echo "cluster.sh: proxy $i does not start" >&2
+      return 1
+    }
+    out="$out${out:+,}$addr"
+  done
+  echo "dlog://$out" >"$dir/proxy-uri"
 }
 
 cmd_kill() {
@@ -182,6 +225,23 @@ cmd_restart() {
 
 cmd_down() {
   local dir=$1 i=1 pid deadline rc=0
+  while [ -e "$dir/p$i.pid" ]; do
+    pid=$(cat "$dir/p$i.pid")
+    if alive "$pid"; then
+      kill -TERM "$pid"
+      deadline=$((SECONDS + 15))
+      while alive "$pid" && [ $SECONDS -lt $deadline ]; do
+        sleep 0.05 # waits for a clean exit, up to the deadline
+      done
+      alive "$pid" && {
+        echo "cluster.sh: proxy $i did not stop on SIGTERM: killed" >&2
+        kill -9 "$pid"
+        rc=1
+      }
+    fi
+    i=$((i + 1))
+  done
+  i=1
   while [ -e "$dir/n$i.args" ]; do
     pid=$(pid_of "$dir" "$i")
     alive "$pid" && kill -TERM "$pid"
@@ -210,9 +270,10 @@ kill) [ $# -eq 3 ] || die "usage: kill DIR I"; cmd_kill "$2" "$3" ;;
 restart) [ $# -eq 3 ] || die "usage: restart DIR I"; cmd_restart "$2" "$3" ;;
 status) [ $# -eq 2 ] || die "usage: status DIR"; "$DLOGCTL_BIN" -u "$(cat "$2/uri")" cluster status ;;
 uri) [ $# -eq 2 ] || die "usage: uri DIR"; cat "$2/uri" ;;
+proxy-uri) [ $# -eq 2 ] || die "usage: proxy-uri DIR"; cat "$2/proxy-uri" ;;
 down) [ $# -eq 2 ] || die "usage: down DIR"; cmd_down "$2" ;;
 *)
-  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
   [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]
   ;;
 esac
