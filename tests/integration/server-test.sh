@@ -16,7 +16,7 @@ ulimit -n 4096 2>/dev/null || true
 "$DLOGD_BIN" --role node --data "$tmp/x" >/dev/null 2>"$tmp/err"; rc=$?
 [ $rc -eq 2 ] && grep -q -- "--id" "$tmp/err" && ok || bad "--role node without --id is refused clearly"
 "$DLOGD_BIN" --role proxy --data "$tmp/x" >/dev/null 2>"$tmp/err"; rc=$?
-[ $rc -eq 2 ] && grep -q "cluster mode" "$tmp/err" && ok || bad "--role proxy is refused clearly"
+[ $rc -eq 2 ] && grep -q -- "--cluster" "$tmp/err" && ok || bad "--role proxy without --cluster is refused clearly"
 "$DLOGD_BIN" --role local >/dev/null 2>"$tmp/err"; rc=$?
 [ $rc -eq 2 ] && grep -q -- "--data" "$tmp/err" && ok || bad "--data is required"
 
