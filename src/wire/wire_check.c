@@ -90,7 +90,8 @@ int wire_address_ok(const char *s, size_t len)
 /* ------------------------------------------------------------- fields */
 
 /* A NUL-terminated string of min..max bytes. */
-static int text(char *errmsg, const char *field, const char *s, size_t min, size_t max)
+int wire_check_text(char *errmsg, const char *field, const char *s, size_t min,
+                    size_t max)
 {
     size_t n;
 
@@ -105,7 +106,7 @@ static int text(char *errmsg, const char *field, const char *s, size_t min, size
 
 static int name(char *errmsg, const char *field, const char *s)
 {
-    return text(errmsg, field, s, 1, WIRE_MAX_NAME);
+    return wire_check_text(errmsg, field, s, 1, WIRE_MAX_NAME);
 }
 
 /* Bytes: p may be NULL only when len is 0. */
@@ -233,7 +234,8 @@ static int request(const struct wire_msg *m, char *errmsg)
         if (rv == 0)
             rv = range(errmsg, "max_version", h->max_version, h->min_version, 255);
         if (rv == 0)
-            rv = text(errmsg, "client_name", h->client_name, 0, WIRE_MAX_PEER_NAME);
+            rv = wire_check_text(errmsg, "client_name", h->client_name, 0,
+                                 WIRE_MAX_PEER_NAME);
         if (rv == 0)
             rv = bytes(errmsg, "token", h->token, h->token_len, WIRE_MAX_TOKEN);
         return rv;
@@ -252,7 +254,8 @@ static int request(const struct wire_msg *m, char *errmsg)
         /* del, retention and release are the same struct */
         return name(errmsg, "stream", m->u.del.stream);
     case WIRE_STREAM_LIST: {
-        int rv = text(errmsg, "start_after", m->u.list.start_after, 0, WIRE_MAX_NAME);
+        int rv = wire_check_text(errmsg, "start_after", m->u.list.start_after, 0,
+                                 WIRE_MAX_NAME);
         if (rv == 0)
             rv = range(errmsg, "limit", m->u.list.limit, 1, WIRE_MAX_LIST);
         return rv;
@@ -336,7 +339,8 @@ static int reply(const struct wire_msg *m, char *errmsg)
         const struct wire_hello_rep *h = &m->u.hello_rep;
         int rv = range(errmsg, "version", h->version, 1, 255);
         if (rv == 0)
-            rv = text(errmsg, "server_name", h->server_name, 0, WIRE_MAX_PEER_NAME);
+            rv = wire_check_text(errmsg, "server_name", h->server_name, 0,
+                                 WIRE_MAX_PEER_NAME);
         if (rv == 0)
             rv = range(errmsg, "max_frame", h->max_frame, WIRE_MIN_FRAME_LIMIT,
                        UINT32_MAX);
@@ -391,7 +395,7 @@ static int reply(const struct wire_msg *m, char *errmsg)
 static int error_body(const struct wire_msg *m, char *errmsg)
 {
     const struct wire_error *e = &m->err;
-    int rv = text(errmsg, "message", e->message, 1, WIRE_MAX_MESSAGE);
+    int rv = wire_check_text(errmsg, "message", e->message, 1, WIRE_MAX_MESSAGE);
 
     if (rv == 0 && (m->status == DLOG_ENOTOWNER || m->status == DLOG_ENOTLEADER)) {
         if (e->address == NULL || !wire_address_ok(e->address, strlen(e->address)))

@@ -90,7 +90,7 @@ nomem:
 
 /* ---------------------------------------------------------------- values */
 
-static void str(msgpack_packer *pk, const char *s)
+void wire_pack_str(msgpack_packer *pk, const char *s)
 {
     size_t n = strlen(s);
 
@@ -100,7 +100,7 @@ static void str(msgpack_packer *pk, const char *s)
 }
 
 /* A bin; with nil_ok, an empty one is sent as nil ("absent"). */
-static void bin(msgpack_packer *pk, const void *p, size_t len, int nil_ok)
+void wire_pack_bin(msgpack_packer *pk, const void *p, size_t len, int nil_ok)
 {
     if (nil_ok && len == 0) {
         msgpack_pack_nil(pk);
@@ -111,7 +111,7 @@ static void bin(msgpack_packer *pk, const void *p, size_t len, int nil_ok)
         msgpack_pack_bin_body(pk, p, len);
 }
 
-static void boolean(msgpack_packer *pk, int v)
+void wire_pack_bool(msgpack_packer *pk, int v)
 {
     if (v)
         msgpack_pack_true(pk);
@@ -143,7 +143,7 @@ static void limits(msgpack_packer *pk, const struct dlog_limits *l)
 static void proxy_stats(msgpack_packer *pk, const struct dlog_proxy_stats *p)
 {
     msgpack_pack_array(pk, 12);
-    str(pk, p->proxy);
+    wire_pack_str(pk, p->proxy);
     msgpack_pack_uint64(pk, p->age_ms);
     msgpack_pack_uint64(pk, p->share_records);
     msgpack_pack_uint64(pk, p->share_bytes);
@@ -167,7 +167,7 @@ static void config(msgpack_packer *pk, const struct dlog_stream_config *c)
     msgpack_pack_uint64(pk, c->retention_bytes);
     msgpack_pack_uint32(pk, c->compression);
     msgpack_pack_uint64(pk, c->max_record_bytes);
-    boolean(pk, c->auto_txid);
+    wire_pack_bool(pk, c->auto_txid);
     limits(pk, &c->limits);
 }
 
@@ -179,8 +179,8 @@ static void records(msgpack_packer *pk, const struct dlog_record *recs, size_t n
         msgpack_pack_array(pk, with_dlsn ? 5 : 4);
         if (with_dlsn)
             dlsn(pk, recs[i].dlsn);
-        bin(pk, recs[i].payload, recs[i].len, 0);
-        bin(pk, recs[i].key, recs[i].key_len, 1);
+        wire_pack_bin(pk, recs[i].payload, recs[i].len, 0);
+        wire_pack_bin(pk, recs[i].key, recs[i].key_len, 1);
         msgpack_pack_uint64(pk, recs[i].txid);
         msgpack_pack_uint32(pk, recs[i].flags);
     }
@@ -209,7 +209,7 @@ static void describe_rep(msgpack_packer *pk, const struct wire_describe_rep *r)
 
     msgpack_pack_array(pk, 3);
     msgpack_pack_array(pk, 12);
-    str(pk, info->name);
+    wire_pack_str(pk, info->name);
     msgpack_pack_uint64(pk, info->id);
     config(pk, &info->config);
     msgpack_pack_uint64(pk, info->epoch);
@@ -224,7 +224,7 @@ static void describe_rep(msgpack_packer *pk, const struct wire_describe_rep *r)
     msgpack_pack_array(pk, (uint32_t)info->nsegments);
     for (size_t i = 0; i < info->nsegments; i++)
         segment(pk, &info->segments[i]);
-    boolean(pk, r->more);
+    wire_pack_bool(pk, r->more);
 }
 
 /* ---------------------------------------------------------------- bodies */
@@ -244,8 +244,8 @@ static void request(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_array(pk, 4);
         msgpack_pack_uint32(pk, m->u.hello.min_version);
         msgpack_pack_uint32(pk, m->u.hello.max_version);
-        str(pk, m->u.hello.client_name);
-        bin(pk, m->u.hello.token, m->u.hello.token_len, 1);
+        wire_pack_str(pk, m->u.hello.client_name);
+        wire_pack_bin(pk, m->u.hello.token, m->u.hello.token_len, 1);
         break;
     case WIRE_PING:
         msgpack_pack_array(pk, 1);
@@ -253,7 +253,7 @@ static void request(msgpack_packer *pk, const struct wire_msg *m)
         break;
     case WIRE_STREAM_CREATE:
         msgpack_pack_array(pk, 2);
-        str(pk, m->u.create.stream);
+        wire_pack_str(pk, m->u.create.stream);
         if (m->u.create.has_config)
             config(pk, &m->u.create.config);
         else
@@ -263,42 +263,42 @@ static void request(msgpack_packer *pk, const struct wire_msg *m)
     case WIRE_STREAM_RETENTION:
     case WIRE_RELEASE:
         msgpack_pack_array(pk, 1);
-        str(pk, m->u.del.stream);
+        wire_pack_str(pk, m->u.del.stream);
         break;
     case WIRE_STREAM_LIST:
         msgpack_pack_array(pk, 2);
-        str(pk, m->u.list.start_after);
+        wire_pack_str(pk, m->u.list.start_after);
         msgpack_pack_uint32(pk, m->u.list.limit);
         break;
     case WIRE_STREAM_DESCRIBE:
         msgpack_pack_array(pk, 3);
-        str(pk, m->u.describe.stream);
+        wire_pack_str(pk, m->u.describe.stream);
         msgpack_pack_uint64(pk, m->u.describe.seg_after);
         msgpack_pack_uint32(pk, m->u.describe.max_segments);
         break;
     case WIRE_STREAM_TRUNCATE:
         msgpack_pack_array(pk, 2);
-        str(pk, m->u.truncate.stream);
+        wire_pack_str(pk, m->u.truncate.stream);
         dlsn(pk, m->u.truncate.dlsn);
         break;
     case WIRE_LIMITS_SET:
         msgpack_pack_array(pk, 2);
-        str(pk, m->u.limits_set.stream);
+        wire_pack_str(pk, m->u.limits_set.stream);
         limits(pk, &m->u.limits_set.limits);
         break;
     case WIRE_LIMITS_GET:
     case WIRE_LIMITS_STATS:
         msgpack_pack_array(pk, 1);
-        str(pk, m->u.limits_req.stream);
+        wire_pack_str(pk, m->u.limits_req.stream);
         break;
     case WIRE_WRITER_OPEN:
         msgpack_pack_array(pk, 2);
-        str(pk, m->u.writer_open.stream);
+        wire_pack_str(pk, m->u.writer_open.stream);
         msgpack_pack_uint32(pk, m->u.writer_open.mode);
         break;
     case WIRE_WRITE:
         msgpack_pack_array(pk, 4);
-        str(pk, m->u.write.stream);
+        wire_pack_str(pk, m->u.write.stream);
         msgpack_pack_uint64(pk, m->u.write.epoch);
         if (m->u.write.producer_id != 0) {
             msgpack_pack_array(pk, 2);
@@ -313,12 +313,12 @@ static void request(msgpack_packer *pk, const struct wire_msg *m)
     case WIRE_WRITER_CLOSE:
     case WIRE_HEARTBEAT:
         msgpack_pack_array(pk, 2);
-        str(pk, m->u.flush.stream);
+        wire_pack_str(pk, m->u.flush.stream);
         msgpack_pack_uint64(pk, m->u.flush.epoch);
         break;
     case WIRE_READER_OPEN:
         msgpack_pack_array(pk, 2);
-        str(pk, m->u.reader_open.stream);
+        wire_pack_str(pk, m->u.reader_open.stream);
         msgpack_pack_array(pk, 3);
         msgpack_pack_uint32(pk, m->u.reader_open.start);
         dlsn(pk, m->u.reader_open.start_dlsn);
@@ -326,13 +326,13 @@ static void request(msgpack_packer *pk, const struct wire_msg *m)
         break;
     case WIRE_READ:
         msgpack_pack_array(pk, 8);
-        str(pk, m->u.read.stream);
+        wire_pack_str(pk, m->u.read.stream);
         dlsn(pk, m->u.read.position);
         msgpack_pack_uint64(pk, m->u.read.min_txid);
         msgpack_pack_uint32(pk, m->u.read.max_records);
         msgpack_pack_uint32(pk, m->u.read.max_bytes);
         msgpack_pack_uint32(pk, m->u.read.wait_ms);
-        bin(pk, m->u.read.key_prefix, m->u.read.key_prefix_len, 1);
+        wire_pack_bin(pk, m->u.read.key_prefix, m->u.read.key_prefix_len, 1);
         dlsn(pk, m->u.read.end);
         break;
     default: /* wire_msg_check accepts no other type */
@@ -354,7 +354,7 @@ static void reply(msgpack_packer *pk, const struct wire_msg *m)
     case WIRE_HELLO:
         msgpack_pack_array(pk, 3);
         msgpack_pack_uint32(pk, m->u.hello_rep.version);
-        str(pk, m->u.hello_rep.server_name);
+        wire_pack_str(pk, m->u.hello_rep.server_name);
         msgpack_pack_uint32(pk, m->u.hello_rep.max_frame);
         break;
     case WIRE_PING:
@@ -365,8 +365,8 @@ static void reply(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_array(pk, 2);
         msgpack_pack_array(pk, (uint32_t)m->u.list_rep.count);
         for (size_t i = 0; i < m->u.list_rep.count; i++)
-            str(pk, m->u.list_rep.names[i]);
-        boolean(pk, m->u.list_rep.more);
+            wire_pack_str(pk, m->u.list_rep.names[i]);
+        wire_pack_bool(pk, m->u.list_rep.more);
         break;
     case WIRE_STREAM_DESCRIBE:
         describe_rep(pk, &m->u.describe_rep);
@@ -401,7 +401,7 @@ static void reply(msgpack_packer *pk, const struct wire_msg *m)
         dlsn(pk, m->u.write_rep.first);
         dlsn(pk, m->u.write_rep.last);
         msgpack_pack_uint64(pk, m->u.write_rep.first_txid);
-        boolean(pk, m->u.write_rep.duplicate);
+        wire_pack_bool(pk, m->u.write_rep.duplicate);
         break;
     case WIRE_HEARTBEAT:
         msgpack_pack_array(pk, 3);
@@ -431,9 +431,9 @@ static void error_reply(msgpack_packer *pk, const struct wire_msg *m)
     int versions = m->type == WIRE_HELLO && m->status == DLOG_EPROTO;
 
     msgpack_pack_array(pk, 1 + (redirect ? 1 : 0) + (versions ? 2 : 0));
-    str(pk, m->err.message);
+    wire_pack_str(pk, m->err.message);
     if (redirect)
-        str(pk, m->err.address);
+        wire_pack_str(pk, m->err.address);
     if (versions) {
         msgpack_pack_uint32(pk, m->err.min_version);
         msgpack_pack_uint32(pk, m->err.max_version);

@@ -39,6 +39,19 @@ int wire_address_ok(const char *s, size_t len);
  */
 int wire_msg_check(const struct wire_msg *m, char *errmsg);
 
+/* A NUL-terminated string of min..max bytes (wire_check.c, also used by
+ * wire_node.c): 0, or DLOG_EINVAL with the field named in errmsg. */
+int wire_check_text(char *errmsg, const char *field, const char *s, size_t min,
+                    size_t max);
+
+struct msgpack_packer;
+
+/* Packing helpers (wire_encode.c), shared with wire_node.c: a str; a bin,
+ * sent as nil when empty and nil_ok ("absent"); a bool. */
+void wire_pack_str(struct msgpack_packer *pk, const char *s);
+void wire_pack_bin(struct msgpack_packer *pk, const void *p, size_t len, int nil_ok);
+void wire_pack_bool(struct msgpack_packer *pk, int v);
+
 /*
  * Decoding (wire_decode.c), shared with wire_node.c: the state of one
  * decode, and its field readers. Each returns 0 or DLOG_EPROTO /

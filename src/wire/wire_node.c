@@ -15,70 +15,46 @@
 
 /* ---------------------------------------------------------------- packing */
 
-static void pk_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-
-    msgpack_pack_str(pk, n);
-    if (n > 0)
-        msgpack_pack_str_body(pk, s, n);
-}
-
-static void pk_bin(msgpack_packer *pk, const void *p, size_t len)
-{
-    msgpack_pack_bin(pk, len);
-    if (len > 0)
-        msgpack_pack_bin_body(pk, p, len);
-}
-
-static void pk_bool(msgpack_packer *pk, int v)
-{
-    if (v)
-        msgpack_pack_true(pk);
-    else
-        msgpack_pack_false(pk);
-}
-
 void wire_node_pack_request(msgpack_packer *pk, const struct wire_msg *m)
 {
     switch (m->type) {
     case WIRE_META_CREATE:
     case WIRE_META_UPDATE:
         msgpack_pack_array(pk, 1);
-        pk_bin(pk, m->u.meta_record.record, m->u.meta_record.len);
+        wire_pack_bin(pk, m->u.meta_record.record, m->u.meta_record.len, 0);
         break;
     case WIRE_META_GET:
     case WIRE_META_REMOVE:
     case WIRE_META_KV_GET:
     case WIRE_META_KV_REMOVE:
         msgpack_pack_array(pk, 3);
-        pk_str(pk, m->u.meta_key.key);
+        wire_pack_str(pk, m->u.meta_key.key);
         msgpack_pack_uint64(pk, m->u.meta_key.version);
         msgpack_pack_uint64(pk, m->u.meta_key.min_revision);
         break;
     case WIRE_META_KV_PUT:
         msgpack_pack_array(pk, 3);
-        pk_str(pk, m->u.meta_kv_put.key);
-        pk_bin(pk, m->u.meta_kv_put.value, m->u.meta_kv_put.len);
+        wire_pack_str(pk, m->u.meta_kv_put.key);
+        wire_pack_bin(pk, m->u.meta_kv_put.value, m->u.meta_kv_put.len, 0);
         msgpack_pack_uint64(pk, m->u.meta_kv_put.version);
         break;
     case WIRE_META_LIST:
     case WIRE_META_KV_LIST:
         msgpack_pack_array(pk, 4);
-        pk_str(pk, m->u.meta_list.prefix);
-        pk_str(pk, m->u.meta_list.start_after);
+        wire_pack_str(pk, m->u.meta_list.prefix);
+        wire_pack_str(pk, m->u.meta_list.start_after);
         msgpack_pack_uint32(pk, m->u.meta_list.limit);
         msgpack_pack_uint64(pk, m->u.meta_list.min_revision);
         break;
     case WIRE_META_REVISION:
         msgpack_pack_array(pk, 1);
-        pk_bool(pk, m->u.meta_revision.barrier);
+        wire_pack_bool(pk, m->u.meta_revision.barrier);
         break;
     case WIRE_NODE_JOIN:
         msgpack_pack_array(pk, 3);
         msgpack_pack_uint64(pk, m->u.node_join.id);
-        pk_str(pk, m->u.node_join.raft_address);
-        pk_str(pk, m->u.node_join.listen_address);
+        wire_pack_str(pk, m->u.node_join.raft_address);
+        wire_pack_str(pk, m->u.node_join.listen_address);
         break;
     case WIRE_NODE_REMOVE:
         msgpack_pack_array(pk, 1);
@@ -105,12 +81,12 @@ void wire_node_pack_reply(msgpack_packer *pk, const struct wire_msg *m)
         break;
     case WIRE_META_GET:
         msgpack_pack_array(pk, 2);
-        pk_bin(pk, m->u.meta_get_rep.record, m->u.meta_get_rep.len);
+        wire_pack_bin(pk, m->u.meta_get_rep.record, m->u.meta_get_rep.len, 0);
         msgpack_pack_uint64(pk, m->u.meta_get_rep.revision);
         break;
     case WIRE_META_KV_GET:
         msgpack_pack_array(pk, 3);
-        pk_bin(pk, m->u.meta_value_rep.value, m->u.meta_value_rep.len);
+        wire_pack_bin(pk, m->u.meta_value_rep.value, m->u.meta_value_rep.len, 0);
         msgpack_pack_uint64(pk, m->u.meta_value_rep.version);
         msgpack_pack_uint64(pk, m->u.meta_value_rep.revision);
         break;
@@ -119,8 +95,8 @@ void wire_node_pack_reply(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_array(pk, 3);
         msgpack_pack_array(pk, (uint32_t)r->count);
         for (size_t i = 0; i < r->count; i++)
-            pk_str(pk, r->names[i]);
-        pk_bool(pk, r->more);
+            wire_pack_str(pk, r->names[i]);
+        wire_pack_bool(pk, r->more);
         msgpack_pack_uint64(pk, r->revision);
         break;
     }
@@ -130,11 +106,11 @@ void wire_node_pack_reply(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_array(pk, (uint32_t)r->count);
         for (size_t i = 0; i < r->count; i++) {
             msgpack_pack_array(pk, 3);
-            pk_str(pk, r->items[i].key);
-            pk_bin(pk, r->items[i].value, r->items[i].len);
+            wire_pack_str(pk, r->items[i].key);
+            wire_pack_bin(pk, r->items[i].value, r->items[i].len, 0);
             msgpack_pack_uint64(pk, r->items[i].version);
         }
-        pk_bool(pk, r->more);
+        wire_pack_bool(pk, r->more);
         msgpack_pack_uint64(pk, r->revision);
         break;
     }
@@ -148,7 +124,7 @@ void wire_node_pack_reply(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_uint64(pk, r->id);
         msgpack_pack_uint32(pk, r->state);
         msgpack_pack_uint64(pk, r->leader_id);
-        pk_str(pk, r->leader_address);
+        wire_pack_str(pk, r->leader_address);
         msgpack_pack_uint64(pk, r->term);
         msgpack_pack_uint64(pk, r->commit_index);
         msgpack_pack_uint64(pk, r->applied_index);
@@ -157,8 +133,8 @@ void wire_node_pack_reply(msgpack_packer *pk, const struct wire_msg *m)
         for (size_t i = 0; i < r->nmembers; i++) {
             msgpack_pack_array(pk, 4);
             msgpack_pack_uint64(pk, r->members[i].id);
-            pk_str(pk, r->members[i].raft_address);
-            pk_str(pk, r->members[i].listen_address);
+            wire_pack_str(pk, r->members[i].raft_address);
+            wire_pack_str(pk, r->members[i].listen_address);
             msgpack_pack_uint32(pk, r->members[i].role);
         }
         break;
@@ -435,20 +411,6 @@ int wire_node_decode_reply(struct wire_dec *d, struct wire_msg *m,
 
 /* ---------------------------------------------------------------- checking */
 
-/* A NUL-terminated string of min..max bytes. */
-static int text(char *errmsg, const char *field, const char *s, size_t min, size_t max)
-{
-    size_t n;
-
-    if (s == NULL)
-        return wire_fail(errmsg, DLOG_EINVAL, "%s: missing", field);
-    n = strnlen(s, max + 1);
-    if (n < min || n > max)
-        return wire_fail(errmsg, DLOG_EINVAL, "%s: %s%zu bytes, expected %zu..%zu", field,
-                         n > max ? "over " : "", n > max ? max : n, min, max);
-    return 0;
-}
-
 static int blob(char *errmsg, const char *field, const void *p, size_t len, size_t min,
                 size_t max)
 {
@@ -485,19 +447,20 @@ int wire_node_check_request(const struct wire_msg *m, char *errmsg)
     case WIRE_META_REMOVE:
     case WIRE_META_KV_GET:
     case WIRE_META_KV_REMOVE:
-        return text(errmsg, "key", m->u.meta_key.key, 1, WIRE_MAX_META_KEY);
+        return wire_check_text(errmsg, "key", m->u.meta_key.key, 1, WIRE_MAX_META_KEY);
     case WIRE_META_KV_PUT:
-        rv = text(errmsg, "key", m->u.meta_kv_put.key, 1, WIRE_MAX_META_KEY);
+        rv = wire_check_text(errmsg, "key", m->u.meta_kv_put.key, 1, WIRE_MAX_META_KEY);
         if (rv == 0)
             rv = blob(errmsg, "value", m->u.meta_kv_put.value, m->u.meta_kv_put.len, 0,
                       WIRE_MAX_META_VALUE);
         return rv;
     case WIRE_META_LIST:
     case WIRE_META_KV_LIST:
-        rv = text(errmsg, "prefix", m->u.meta_list.prefix, 0, WIRE_MAX_META_KEY);
+        rv = wire_check_text(errmsg, "prefix", m->u.meta_list.prefix, 0,
+                             WIRE_MAX_META_KEY);
         if (rv == 0)
-            rv = text(errmsg, "start_after", m->u.meta_list.start_after, 0,
-                      WIRE_MAX_META_KEY);
+            rv = wire_check_text(errmsg, "start_after", m->u.meta_list.start_after, 0,
+                                 WIRE_MAX_META_KEY);
         if (rv == 0 && (m->u.meta_list.limit < 1 || m->u.meta_list.limit > WIRE_MAX_LIST))
             rv = wire_fail(errmsg, DLOG_EINVAL, "limit: %u is out of range 1..%d",
                            (unsigned)m->u.meta_list.limit, WIRE_MAX_LIST);
@@ -542,7 +505,7 @@ int wire_node_check_reply(const struct wire_msg *m, char *errmsg)
             return wire_fail(errmsg, DLOG_EINVAL, "names: %zu, at most %d", r->count,
                              WIRE_MAX_LIST);
         for (size_t i = 0; rv == 0 && i < r->count; i++)
-            rv = text(errmsg, "names[]", r->names[i], 1, WIRE_MAX_NAME);
+            rv = wire_check_text(errmsg, "names[]", r->names[i], 1, WIRE_MAX_NAME);
         return rv;
     }
     case WIRE_META_KV_LIST: {
@@ -551,7 +514,8 @@ int wire_node_check_reply(const struct wire_msg *m, char *errmsg)
             return wire_fail(errmsg, DLOG_EINVAL, "items: %zu, at most %d", r->count,
                              WIRE_MAX_LIST);
         for (size_t i = 0; rv == 0 && i < r->count; i++) {
-            rv = text(errmsg, "items[].key", r->items[i].key, 1, WIRE_MAX_META_KEY);
+            rv = wire_check_text(errmsg, "items[].key", r->items[i].key, 1,
+                                 WIRE_MAX_META_KEY);
             if (rv == 0)
                 rv = blob(errmsg, "items[].value", r->items[i].value, r->items[i].len, 0,
                           WIRE_MAX_META_VALUE);
