@@ -300,25 +300,13 @@ static void handle_revision(struct nconn *c, const struct wire_msg *m)
 static void handle_hello(struct nconn *c, const struct wire_msg *m)
 {
     struct wire_msg rep;
-    const struct wire_hello *h = &m->u.hello;
+    int ok = wire_hello_answer(&m->u.hello, m->request_id, c->n->name,
+                               c->n->lim.max_frame, &rep);
 
-    if (h->min_version > WIRE_VERSION_MAX || h->max_version < WIRE_VERSION_MIN) {
-        node_rep_init(&rep, m->type, m->request_id, DLOG_EPROTO);
-        rep.version = 1;
-        rep.err.message = "no protocol version in common";
-        rep.err.min_version = WIRE_VERSION_MIN;
-        rep.err.max_version = WIRE_VERSION_MAX;
-        node_send(c, &rep);
-        net_conn_close_when_sent(c->nc);
-        return;
-    }
-    c->hello = 1;
-    node_rep_init(&rep, m->type, m->request_id, 0);
-    rep.version = 1;
-    rep.u.hello_rep.version = WIRE_VERSION_MAX;
-    rep.u.hello_rep.server_name = c->n->name;
-    rep.u.hello_rep.max_frame = (uint32_t)c->n->lim.max_frame;
     node_send(c, &rep);
+    if (!ok)
+        net_conn_close_when_sent(c->nc);
+    c->hello = ok;
 }
 
 static void handle(struct nconn *c, const struct wire_msg *m)

@@ -923,22 +923,13 @@ static void handle_admin(struct pconn *c, const struct wire_msg *m)
 static void handle_hello(struct pconn *c, const struct wire_msg *m)
 {
     struct wire_msg rep;
-    const struct wire_hello *h = &m->u.hello;
-    if (h->min_version > WIRE_VERSION_MAX || h->max_version < WIRE_VERSION_MIN) {
-        rep_init(&rep, m->type, m->request_id, DLOG_EPROTO);
-        rep.err.message = "no protocol version in common";
-        rep.err.min_version = WIRE_VERSION_MIN;
-        rep.err.max_version = WIRE_VERSION_MAX;
-        send_msg(c, &rep);
-        net_conn_close_when_sent(c->nc);
-        return;
-    }
-    c->hello = 1;
-    rep_init(&rep, m->type, m->request_id, 0);
-    rep.u.hello_rep.version = WIRE_VERSION_MAX;
-    rep.u.hello_rep.server_name = c->p->name;
-    rep.u.hello_rep.max_frame = (uint32_t)c->p->lim.max_frame;
+    int ok = wire_hello_answer(&m->u.hello, m->request_id, c->p->name,
+                               c->p->lim.max_frame, &rep);
+
     send_msg(c, &rep);
+    if (!ok)
+        net_conn_close_when_sent(c->nc);
+    c->hello = ok;
 }
 
 static void handle(struct pconn *c, const struct wire_msg *m)

@@ -162,4 +162,14 @@ void wire_iov_free(struct wire_iov *v);
 int wire_encode_iov(const struct wire_msg *msg, const struct wire_limits *lim,
                     size_t ref_min, struct wire_iov *v, char *errmsg);
 
+/*
+ * The reply a server sends to a HELLO request h: fills *rep (which keeps
+ * pointers to server_name) and returns 1 if the client speaks a version
+ * this code speaks (a status 0 reply naming the version both use), or 0
+ * (a DLOG_EPROTO reply listing the versions spoken: the server then closes
+ * the connection once it is sent). Shared by every server (proxy, node).
+ */
+int wire_hello_answer(const struct wire_hello *h, uint64_t request_id,
+                      const char *server_name, size_t max_frame, struct wire_msg *rep);
+
 #endif

@@ -5,6 +5,7 @@
  * trusted to start a frame, so the connection is closed.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include <dlog/err.h>
 
@@ -33,4 +34,27 @@ int wire_frame_check(const uint8_t *buf, size_t avail, size_t max_frame,
                          (unsigned long)len, max_frame);
     *frame_len = WIRE_FRAME_PREFIX + (size_t)len;
     return avail >= *frame_len ? 1 : 0;
+}
+
+int wire_hello_answer(const struct wire_hello *h, uint64_t request_id,
+                      const char *server_name, size_t max_frame, struct wire_msg *rep)
+{
+    int ok = h->min_version <= WIRE_VERSION_MAX && h->max_version >= WIRE_VERSION_MIN;
+
+    memset(rep, 0, sizeof *rep);
+    rep->version = 1; /* HELLO is always version 1 */
+    rep->type = WIRE_HELLO;
+    rep->is_reply = 1;
+    rep->request_id = request_id;
+    if (!ok) {
+        rep->status = DLOG_EPROTO;
+        rep->err.message = "no protocol version in common";
+        rep->err.min_version = WIRE_VERSION_MIN;
+        rep->err.max_version = WIRE_VERSION_MAX;
+        return 0;
+    }
+    rep->u.hello_rep.version = WIRE_VERSION_MAX;
+    rep->u.hello_rep.server_name = server_name;
+    rep->u.hello_rep.max_frame = (uint32_t)max_frame;
+    return 1;
 }
