@@ -261,7 +261,24 @@ static void check_malformed(void)
     struct wire_msg r;
     uint8_t *buf;
 
+    /* A HELLO with no version in common: DLOG_EPROTO naming the versions
+     * the server speaks, then the server closes the connection. */
     int fd = dial();
+    struct wire_msg h;
+    memset(&h, 0, sizeof h);
+    h.type = WIRE_HELLO;
+    h.u.hello.min_version = 2;
+    h.u.hello.max_version = 9;
+    h.u.hello.client_name = "server-test";
+    CHECK(fd >= 0 && call(fd, &h, &r, &buf) == DLOG_EPROTO && r.err.min_version == 1 &&
+              r.err.max_version == 1,
+          "a HELLO with no version in common gets DLOG_EPROTO and the versions spoken");
+    wire_msg_free(&r), free(buf);
+    char closed;
+    CHECK(recv(fd, &closed, 1, 0) <= 0, "and the connection is closed after it");
+    close(fd);
+
+    fd = dial();
     CHECK(fd >= 0 && hello(fd) == 0, "connect and hello");
     CHECK(send_all(fd, bad_body, sizeof bad_body) == 0 &&
               recv_msg(fd, &r, &buf, 5000) == 0 && r.request_id == 7 &&
