@@ -153,6 +153,22 @@ tail_pid=
 check "tail --count 1 exits by itself" \
   bash -c 'timeout 10 "$0" tail s3 --count 1 | grep -qx tail-me' "$DLOGCTL"
 
+# ---------------------------------------------------------------- limits, quota
+check "create q with a quota and limits" ctl create q --segment-bytes 8K --quota-bytes 64K \
+  --records-per-sec 5000 --soft-records-per-sec 4000
+seq 1 2000 | awk '{ printf "%0100d\n", $1 }' >"$tmp/q.in"
+expect_exit 1 "quota" "a write past the quota stops with the quota error" \
+  ctl write q <"$tmp/q.in"
+check "describe shows the quota in use" bash -c '"$0" describe q | grep -Eq "^quota: +[0-9]+ of 65536 bytes used"' "$DLOGCTL"
+check "quota --bytes 0 lifts it" bash -c '"$0" quota q --bytes 0 >/dev/null' "$DLOGCTL"
+check "then the write goes through" ctl write q <"$tmp/q.in"
+check "limit with no option prints the limits" bash -c '"$0" limit q | grep -Eq "^records/s +5000 \(soft 4000\)"' "$DLOGCTL"
+expect_exit 2 "soft records/s level 9000 is above the hard level 5000" \
+  "a soft level above the hard one is refused" ctl limit q --soft-records-per-sec 9000
+check "and the limits are unchanged" bash -c '"$0" limit q | grep -Eq "\(soft 4000\)"' "$DLOGCTL"
+expect_exit 2 "bytes" "quota without --bytes or --policy is a usage error" ctl quota q
+check "limits --json shows the limits" bash -c '"$0" limits q --json | grep -q "\"records_per_sec\":5000"' "$DLOGCTL"
+
 # ---------------------------------------------------------------- delete
 check "delete s1" ctl delete s1
 check "list no longer shows s1" bash -c '! "$0" list | grep -qx s1' "$DLOGCTL"
