@@ -22,6 +22,17 @@
  * the reconnection with the same producer id and sequence, so the server
  * applies them at most once. Requests made while disconnected wait for the
  * reconnection up to their deadline (CLIENT_WAIT_MS by default), then fail.
+ *
+ * Redirects. A proxy that does not own a stream answers WRITER_OPEN and
+ * WRITE with DLOG_ENOTOWNER and the owner's address (docs/protocol.md,
+ * "Redirects"). Nothing was done, so the client sends the request again
+ * there: it stops sending, lets the requests in flight come back (up to
+ * CLIENT_DRAIN_MS), moves the connection to that address (added to the
+ * host list) and sends the redirected requests first, in their original
+ * order, then the rest. While ownership moves (the owner named may have
+ * just died), a request may be redirected again and again, for up to
+ * CLIENT_WAIT_MS after its first redirect, and at most
+ * CLIENT_MAX_REDIRECTS times; then it fails with DLOG_ENOTOWNER.
  */
 #ifndef DLOG_CLIENT_CLIENT_H
 #define DLOG_CLIENT_CLIENT_H
@@ -36,6 +47,9 @@
 #define CLIENT_BACKOFF_MIN_MS 50   /* reconnect backoff: doubles up to the max */
 #define CLIENT_BACKOFF_MAX_MS 2000
 #define CLIENT_CONNECT_MS     2000 /* one attempt: TCP connect and HELLO */
+#define CLIENT_MAX_REDIRECTS  100  /* per request, then DLOG_ENOTOWNER */
+#define CLIENT_DRAIN_MS       1000 /* before a redirect: replies in flight */
+#define CLIENT_MAX_HOSTS      64   /* the URI's and those redirected to */
 
 struct client;
 
@@ -73,6 +87,8 @@ struct creq {
     /* private to client.c */
     int done_;
     int resent_;
+    int redirects_;        /* times sent elsewhere by DLOG_ENOTOWNER */
+    uint64_t redirect_ns_; /* clock_now_ns() at the first */
     struct creq *next_, *prev_, *hnext_;
 };
 

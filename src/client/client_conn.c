@@ -306,6 +306,10 @@ static void on_timer(uv_timer_t *t)
         return;
     if (c->conn == NULL) {
         attempt(c);
+    } else if (c->redirect_host >= 0 && c->state == CONN_READY) {
+        errmsg_printf(c->conn->errmsg, "redirected; replies still in flight after %d ms",
+                      CLIENT_DRAIN_MS);
+        net_conn_close(c->conn, DLOG_EUNAVAILABLE);
     } else if (c->state == CONN_CONNECTING) {
         struct host *h = &c->hosts[c->cur_host];
         errmsg_printf(c->conn->errmsg, "%s:%d did not answer HELLO within %d ms", h->name,
@@ -394,6 +398,86 @@ static void on_reply(struct client *c, struct creq *q, const struct wire_msg *m)
     client_complete(c, q, status, msg);
 }
 
+/* ---------------------------------------------------------------- loop: redirects */
+
+/* The index of host "host:port" in the list, added if new; -1 if it cannot
+ * be parsed or the list is full. */
+static int host_index(struct client *c, const char *addr)
+{
+    struct host h;
+    if (net_parse_hostport(addr, h.name, sizeof h.name, &h.port) != 0 || h.port == 0)
+        return -1;
+    for (int i = 0; i < c->nhosts; i++)
+        if (c->hosts[i].port == h.port && strcmp(c->hosts[i].name, h.name) == 0)
+            return i;
+    if (c->nhosts >= CLIENT_MAX_HOSTS)
+        return -1;
+    struct host *n = realloc(c->hosts, (size_t)(c->nhosts + 1) * sizeof *n);
+    if (n == NULL)
+        return -1;
+    c->hosts = n;
+    c->hosts[c->nhosts] = h;
+    return c->nhosts++;
+}
+
+/*
+ * A DLOG_ENOTOWNER reply to q: q goes to the owner it names, with the other
+ * requests redirected meanwhile, once the connection has drained. 0 when q
+ * cannot be redirected (no usable address, too many redirects, closing):
+ * its caller gets the status.
+ */
+static int redirect(struct client *c, struct creq *q, const struct wire_msg *m)
+{
+    int stopping;
+    pthread_mutex_lock(&c->mu);
+    stopping = c->stopping;
+    pthread_mutex_unlock(&c->mu);
+    uint64_t now = clock_now_ns();
+    if (stopping || m->err.address == NULL || q->redirects_ >= CLIENT_MAX_REDIRECTS ||
+        (q->redirects_ > 0 && now - q->redirect_ns_ > CLIENT_WAIT_MS * NS_PER_MS))
+        return 0;
+    int to = host_index(c, m->err.address);
+    if (to < 0 || to == c->cur_host)
+        return 0;
+    if (q->redirects_++ == 0)
+        q->redirect_ns_ = now;
+    ql_push(&c->redirected, q);
+    if (c->redirect_host < 0) {
+        log_info("client", "redirected to %s: %s", m->err.address,
+                 m->err.message ? m->err.message : "not the owner");
+        uv_timer_start(&c->timer, on_timer, CLIENT_DRAIN_MS, 0);
+    }
+    c->redirect_host = to;
+    return 1;
+}
+
+/* While redirecting: once nothing is in flight, leave for the new host. */
+static void drained(struct client *c)
+{
+    if (c->redirect_host < 0 || c->inflight.head != NULL || c->conn == NULL)
+        return;
+    errmsg_printf(c->conn->errmsg, "redirected to %s:%d", c->hosts[c->redirect_host].name,
+                  c->hosts[c->redirect_host].port);
+    net_conn_close(c->conn, 0);
+}
+
+/* Requests in id order (the order they were made): a's and b's merged.
+ * Both lists are short (the requests of one drain). */
+static struct qlist merge_by_id(struct qlist a, struct qlist b)
+{
+    struct qlist out = {NULL, NULL};
+    while (a.head != NULL || b.head != NULL) {
+        struct qlist *from = b.head == NULL                 ? &a
+                             : a.head == NULL               ? &b
+                             : a.head->id <= b.head->id ? &a
+                                                            : &b;
+        struct creq *q = from->head;
+        ql_remove(from, q);
+        ql_push(&out, q);
+    }
+    return out;
+}
+
 static void on_frame(struct net_conn *nc, const uint8_t *frame, size_t len)
 {
     struct client *c = nc->data;
@@ -433,10 +517,11 @@ static void on_frame(struct net_conn *nc, const uint8_t *frame, size_t len)
     if (rv != 0) {
         errmsg_wrapf(msg, "bad %s reply", wire_type_name(q->type));
         client_complete(c, q, rv < 0 ? rv : DLOG_EPROTO, msg);
-    } else {
+    } else if (m.status != DLOG_ENOTOWNER || !redirect(c, q, &m)) {
         on_reply(c, q, &m);
     }
     wire_msg_free(&m);
+    drained(c);
 }
 
 static void on_close(struct net_conn *nc, int status)
@@ -460,7 +545,8 @@ static void on_close(struct net_conn *nc, int status)
     c->state = CONN_DOWN;
     errmsg_copy(c->lasterr, msg);
     pthread_mutex_unlock(&c->mu);
-    if (was_ready)
+    int moving = c->redirect_host >= 0 && !stopping;
+    if (was_ready && !moving)
         log_warn("client", "%s", msg);
     /* In flight: resend those marked so (once), fail the others. */
     struct qlist again = {NULL, NULL};
@@ -477,10 +563,23 @@ static void on_close(struct net_conn *nc, int status)
             client_complete(c, q, stopping ? DLOG_ECLOSED : DLOG_EUNAVAILABLE, msg);
         }
     }
+    if (c->redirected.head != NULL) { /* first, in the order they were made */
+        struct qlist r = c->redirected;
+        c->redirected.head = c->redirected.tail = NULL;
+        for (struct creq *q = r.head; q != NULL; q = q->next_)
+            q->deadline = deadline;
+        again = merge_by_id(r, again);
+    }
     ql_prepend(&c->waiting, &again);
     update_tick(c);
-    if (!stopping)
+    if (moving) { /* straight to the owner, no backoff */
+        c->cur_host = c->redirect_host;
+        c->redirect_host = -1;
+        schedule_attempt(c, 0);
+    } else if (!stopping) {
+        c->redirect_host = -1;
         retry_later(c, msg);
+    }
 }
 
 static const struct net_conn_cbs conn_cbs = {on_frame, on_close, on_connect};
@@ -493,12 +592,13 @@ void client_conn_init(struct client *c)
     uv_timer_init(&c->loop, &c->tick);
     c->timer.data = c->tick.data = c;
     c->backoff_ms = CLIENT_BACKOFF_MIN_MS;
+    c->redirect_host = -1;
     schedule_attempt(c, 0); /* the first attempt, at once */
 }
 
 void client_conn_take(struct client *c, struct creq *q)
 {
-    if (c->state == CONN_READY && c->conn != NULL)
+    if (c->state == CONN_READY && c->conn != NULL && c->redirect_host < 0)
         send_req(c, q);
     else
         wait_for_conn(c, q);
@@ -507,6 +607,7 @@ void client_conn_take(struct client *c, struct creq *q)
 
 void client_conn_stop(struct client *c)
 {
+    fail_list(c, &c->redirected, DLOG_ECLOSED, "the namespace is closing");
     fail_list(c, &c->waiting, DLOG_ECLOSED, "the namespace is closing");
     table_clear(c);
     fail_list(c, &c->inflight, DLOG_ECLOSED, "the namespace is closing");

@@ -60,6 +60,8 @@ struct client {
     unsigned backoff_ms;
     struct qlist waiting;
     struct qlist inflight; /* doubly linked through prev_ */
+    struct qlist redirected; /* sent back by DLOG_ENOTOWNER, to go to... */
+    int redirect_host;       /* ...this host, once inflight drains; -1: none */
     struct creq **table;
     size_t tmask, tcount;
     int tick_on;

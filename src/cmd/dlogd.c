@@ -61,6 +61,8 @@ struct config {
     /* role proxy: the cluster; role broker: the proxy's listen address */
     char cluster[1024];
     char proxy_listen[300];
+    char advertise[300];          /* proxy/broker: the address redirects name */
+    unsigned long owner_lease_ms; /* proxy/broker: ownership lease; 0: default */
 };
 
 static void usage(FILE *f)
@@ -109,6 +111,10 @@ static void usage(FILE *f)
         "  --limits on|off      enforce rate limits (default on; docs/rate-limiting.md)\n"
         "  --limit-interval-ms N  rate-limit report period (default 250)\n"
         "  --limit-lease-ms N   rate-limit share lease (default 3000)\n"
+        "  --advertise HOST:PORT  proxy, broker: the address other proxies send this\n"
+        "                       one's clients to (default the listen address)\n"
+        "  --owner-lease-ms N   proxy, broker: a proxy silent this long loses its\n"
+        "                       streams to the others (default 3000)\n"
         "  -h, --help           this help\n"
         "  -V, --version        the version\n"
         "\n"
@@ -137,6 +143,20 @@ static int set_key(struct config *c, const char *key, const char *value)
         if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0)
             return -1;
         COPY(limits);
+    } else if (strcmp(key, "advertise") == 0) {
+        char h[256];
+        int port;
+        if (strlen(value) >= sizeof c->advertise ||
+            net_parse_hostport(value, h, sizeof h, &port) != 0 || port == 0)
+            return -1;
+        COPY(advertise);
+    } else if (strcmp(key, "owner-lease-ms") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (errno != 0 || *end != '\0' || v < 100 || v > 600000)
+            return -1;
+        c->owner_lease_ms = v;
     } else if (strcmp(key, "limit-interval-ms") == 0 ||
                strcmp(key, "limit-lease-ms") == 0) {
         char *end;
@@ -271,6 +291,9 @@ static int run(const struct config *c, const char *ns_uri, const char *role)
         .proxy_id = c->proxy_id[0] ? c->proxy_id : NULL,
         .limit_interval_ms = c->interval_ms,
         .limit_lease_ms = c->lease_ms,
+        .ownership = strcmp(role, "local") != 0,
+        .advertise = c->advertise[0] ? c->advertise : NULL,
+        .owner_lease_ms = c->owner_lease_ms,
     };
     rv = proxy_start(&s.loop, s.ns, &po, &s.proxy, errmsg);
     if (rv != 0) {
@@ -511,6 +534,8 @@ int main(int argc, char **argv)
         {"groups", required_argument, NULL, 'G'},
         {"cluster", required_argument, NULL, 'C'},
         {"proxy-listen", required_argument, NULL, 'X'},
+        {"advertise", required_argument, NULL, 'A'},
+        {"owner-lease-ms", required_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -573,6 +598,12 @@ int main(int argc, char **argv)
         case 'X':
             key = "proxy-listen";
             break;
+        case 'A':
+            key = "advertise";
+            break;
+        case 'O':
+            key = "owner-lease-ms";
+            break;
         case 'c':
             config_file = optarg;
             break;
@@ -625,7 +656,10 @@ int main(int argc, char **argv)
     OVERRIDE(peers);
     OVERRIDE(cluster);
     OVERRIDE(proxy_listen);
+    OVERRIDE(advertise);
 #undef OVERRIDE
+    if (flags.owner_lease_ms != 0)
+        c.owner_lease_ms = flags.owner_lease_ms;
     if (flags.groups != 0)
         c.groups = flags.groups;
     if (flags.id != 0)

@@ -22,6 +22,7 @@
 #include "core/embedded.h"
 #include "net/net.h"
 #include "proxy/limiter.h"
+#include "proxy/owner.h"
 #include "wire/wire.h"
 
 #define READERS_PER_CONN   4
@@ -32,6 +33,12 @@ struct pwriter {
     char stream[DLOG_STREAM_NAME_MAX + 1];
     uint64_t epoch;
     struct dlog_writer *w;
+    /* With ownership (proxy.h): the one writer of a stream this proxy owns. */
+    int owned;
+    uint64_t stream_id;
+    uint64_t user_epoch; /* clients may write at user_epoch..epoch */
+    int fenced;          /* a write came back DLOG_EFENCED: someone took over */
+    int acked;           /* a write at this epoch has been acknowledged */
     struct pwriter *next;
 };
 
@@ -112,7 +119,9 @@ struct pdelay {
     struct pconn *c; /* counted */
     uint8_t *frame;
     size_t len;
-    uint64_t due_ns; /* clock_now_ns() when it may go */
+    int admitted;      /* its tokens are taken (else it waits for its owner) */
+    uint64_t since_ns; /* when it was first put aside */
+    uint64_t due_ns;   /* clock_now_ns() when it may go */
     struct pdelay *next;
 };
 
@@ -138,7 +147,14 @@ struct proxy {
     struct producer *producers;
     struct pconn *conns;
     struct limiter *limiter; /* NULL: no rate limits (a remote namespace) */
+    struct owner *owner;     /* NULL: no ownership (one proxy, local mode) */
+    unsigned lost_gen;       /* owner_lost_gen when last looked at */
+    uint64_t lease_ms;
     struct pqueue *queues;
+    /* While on_queue_due hands a put-aside request back to its handler: its
+     * first time aside, and that putting it aside again keeps it at the
+     * head of its queue. */
+    uint64_t redo_since;
     unsigned long accepted, open;
     int stopping;
     int freeing;
@@ -150,6 +166,9 @@ struct pwrite {
     uint64_t request_id;
     struct producer *prod;
     uint64_t seq;
+    int owned;      /* went to an owned writer: of stream, at epoch */
+    uint64_t epoch;
+    char stream[DLOG_STREAM_NAME_MAX + 1];
 };
 
 static void conn_unref(struct pconn *c)
@@ -270,13 +289,172 @@ static int open_writer(struct proxy *p, const char *stream, int mode,
     return 0;
 }
 
+/* ---------------------------------------------------------------- ownership */
+
+static void delay_req(struct pconn *c, const struct wire_msg *m, const char *stream,
+                      uint64_t wait_ns, int admitted);
+static int stream_queued(struct proxy *p, const char *stream);
+
+static void send_redirect(struct pconn *c, uint32_t type, uint64_t request_id,
+                          const char *addr, const char *message)
+{
+    struct wire_msg rep;
+    rep_init(&rep, type, request_id, DLOG_ENOTOWNER);
+    rep.err.message = message;
+    rep.err.address = addr;
+    send_msg(c, &rep);
+}
+
+static struct pwriter *owned_writer(struct proxy *p, const char *stream)
+{
+    for (struct pwriter *pw = p->writers; pw != NULL; pw = pw->next)
+        if (pw->owned && strcmp(pw->stream, stream) == 0)
+            return pw;
+    return NULL;
+}
+
+/* Unlinks w and closes it: its writes in flight complete first. */
+static void drop_writer(struct proxy *p, struct pwriter *w)
+{
+    for (struct pwriter **pp = &p->writers; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    dlog_writer_close(w->w);
+    free(w);
+}
+
+/* Closes the writers of the streams the owner thread found taken by other
+ * proxies since the last look. */
+static void drop_lost(struct proxy *p)
+{
+    unsigned gen = owner_lost_gen(p->owner);
+    if (gen == p->lost_gen)
+        return;
+    p->lost_gen = gen;
+    for (struct pwriter *pw = p->writers, *next; pw != NULL; pw = next) {
+        next = pw->next;
+        if (pw->owned && !owner_owns(p->owner, pw->stream_id)) {
+            log_info("proxy", "%s: gave up '%s' (epoch %llu)", owner_self(p->owner),
+                     pw->stream, (unsigned long long)pw->epoch);
+            drop_writer(p, pw);
+        }
+    }
+}
+
+/*
+ * The writer of stream that this proxy owns, for the request m being
+ * handled: taking the stream over when it has no live owner, and opening
+ * it then with an exclusive writer (a new epoch, which fences the previous
+ * owner). NULL when m has been answered (a redirect to the owner, or an
+ * error) or put aside until its dead owner's lease has run out.
+ */
+static struct pwriter *own_stream(struct pconn *c, const struct wire_msg *m,
+                                  const char *stream)
+{
+    struct proxy *p = c->p;
+    struct dlog_meta_ops *meta = embedded_meta(p->ns);
+    char errmsg[DLOG_ERRMSG_SIZE] = "", msg[DLOG_ERRMSG_SIZE];
+    struct meta_stream ms;
+    struct owner_claim cl;
+
+    drop_lost(p);
+    struct pwriter *w = owned_writer(p, stream);
+    if (w != NULL && !w->fenced)
+        return w;
+    if (w != NULL)
+        drop_writer(p, w);
+    memset(&ms, 0, sizeof ms);
+    int rv = meta->get(meta, stream, &ms);
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv,
+                   rv == DLOG_ENOTFOUND ? "no such stream" : meta->errmsg);
+        return NULL;
+    }
+    uint64_t id = ms.id, epoch = ms.epoch;
+    meta_stream_clear(&ms);
+    rv = owner_claim(p->owner, id, epoch, &cl, errmsg);
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, errmsg);
+        return NULL;
+    }
+    if (cl.state == OWNER_OTHER) {
+        errmsg_printf(msg, "stream '%s' is owned by proxy %s at %s", stream, cl.holder,
+                      cl.addr);
+        send_redirect(c, m->type, m->request_id, cl.addr, msg);
+        return NULL;
+    }
+    if (cl.state == OWNER_WAIT) {
+        uint64_t now = clock_now_ns(), since = p->redo_since ? p->redo_since : now;
+        if (now - since > 3 * p->lease_ms * NS_PER_MS) {
+            errmsg_printf(msg, "stream '%s': its owner %s neither answers nor lets go",
+                          stream, cl.holder);
+            send_error(c, m->type, m->request_id, DLOG_EUNAVAILABLE, msg);
+            return NULL;
+        }
+        uint64_t ms_wait = cl.wait_ms < 50 ? 50 : cl.wait_ms > 250 ? 250 : cl.wait_ms;
+        delay_req(c, m, stream, ms_wait * NS_PER_MS, 0);
+        return NULL;
+    }
+    rv = open_writer(p, stream, DLOG_WRITER_EXCLUSIVE, &w, errmsg);
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, errmsg);
+        return NULL;
+    }
+    w->owned = 1;
+    w->stream_id = id;
+    w->user_epoch = cl.user_epoch;
+    log_info("proxy", "%s: owner of '%s' at epoch %llu%s%s", owner_self(p->owner), stream,
+             (unsigned long long)w->epoch, cl.taken && cl.holder[0] ? ", taken from " : "",
+             cl.taken ? cl.holder : "");
+    return w;
+}
+
+/* WRITER_OPEN with ownership: the owned writer's epoch, or for an exclusive
+ * open a new epoch that clients' older writers cannot write at anymore. */
+static struct pwriter *owned_open(struct pconn *c, const struct wire_msg *m)
+{
+    struct proxy *p = c->p;
+    const struct wire_writer_open *o = &m->u.writer_open;
+    char errmsg[DLOG_ERRMSG_SIZE] = "";
+    if (!p->redo_since && stream_queued(p, o->stream)) {
+        delay_req(c, m, o->stream, 0, 0);
+        return NULL;
+    }
+    struct pwriter *w = own_stream(c, m, o->stream);
+    if (w == NULL || o->mode != DLOG_WRITER_EXCLUSIVE)
+        return w;
+    uint64_t id = w->stream_id;
+    int rv = open_writer(p, o->stream, DLOG_WRITER_EXCLUSIVE, &w, errmsg); /* fences w */
+    if (rv == 0) {
+        w->owned = 1;
+        w->stream_id = id;
+        w->user_epoch = w->epoch;
+        rv = owner_set_user_epoch(p->owner, id, w->epoch, errmsg);
+        if (rv != 0)
+            w->fenced = 1; /* not ours anymore: the next request finds out */
+    }
+    if (rv != 0) {
+        send_error(c, m->type, m->request_id, rv, errmsg);
+        return NULL;
+    }
+    return w;
+}
+
 static void handle_writer_open(struct pconn *c, const struct wire_msg *m)
 {
     struct proxy *p = c->p;
     char errmsg[DLOG_ERRMSG_SIZE] = "";
     struct pwriter *pw;
     const struct wire_writer_open *o = &m->u.writer_open;
-    int rv = open_writer(p, o->stream, (int)o->mode, &pw, errmsg);
+    int rv = 0;
+    if (p->owner != NULL) {
+        if ((pw = owned_open(c, m)) == NULL)
+            return; /* answered or put aside */
+    } else {
+        rv = open_writer(p, o->stream, (int)o->mode, &pw, errmsg);
+    }
     if (rv != 0) {
         send_error(c, m->type, m->request_id, rv, errmsg);
         return;
@@ -321,12 +499,50 @@ static void send_write_rep(struct pconn *c, uint64_t request_id, int status,
     send_msg(c, &rep);
 }
 
+/*
+ * A write of an owned writer completed. The first acknowledgement at an
+ * epoch is logged (tests check that no two proxies are ever acknowledged
+ * at one epoch). DLOG_EFENCED means another proxy took the stream over:
+ * nothing of the write was stored, so the client is sent to the new owner
+ * (*redirect) to write it there, or told to retry (DLOG_EUNAVAILABLE).
+ */
+static int owned_done(struct proxy *p, struct pwrite *pw, int status, char *redirect,
+                      size_t len)
+{
+    struct pwriter *w = NULL;
+    for (struct pwriter *x = p->writers; x != NULL && w == NULL; x = x->next)
+        if (x->owned && x->epoch == pw->epoch && strcmp(x->stream, pw->stream) == 0)
+            w = x;
+    if (status == 0 && w != NULL && !w->acked) {
+        w->acked = 1;
+        log_info("proxy", "proxy %s: acknowledged '%s' at epoch %llu", owner_self(p->owner),
+                 pw->stream, (unsigned long long)pw->epoch);
+    }
+    if (status != DLOG_EFENCED)
+        return status;
+    if (w != NULL)
+        w->fenced = 1;
+    if (p->owner != NULL && w != NULL && owner_lookup(p->owner, w->stream_id, redirect, len))
+        return DLOG_ENOTOWNER;
+    return DLOG_EUNAVAILABLE;
+}
+
 static void on_write_done(struct dlog_write_req *req, int status)
 {
     struct pwrite *pw = (struct pwrite *)req;
     struct pconn *c = pw->c;
-    send_write_rep(c, pw->request_id, status, &req->first, &req->last, req->first_txid, 0,
-                   status ? dlog_strerror(status) : NULL);
+    char redirect[OWNER_ADDR_MAX + 1] = "";
+    if (pw->owned)
+        status = owned_done(c->p, pw, status, redirect, sizeof redirect);
+    if (status == DLOG_ENOTOWNER)
+        send_redirect(c, WIRE_WRITE, pw->request_id, redirect,
+                      "the stream was taken over by another proxy");
+    else if (status == DLOG_EUNAVAILABLE && pw->owned)
+        send_write_rep(c, pw->request_id, status, NULL, NULL, 0, 0,
+                       "the stream was taken over by another proxy: retry");
+    else
+        send_write_rep(c, pw->request_id, status, &req->first, &req->last,
+                       req->first_txid, 0, status ? dlog_strerror(status) : NULL);
     struct producer *pr = pw->prod;
     struct presult *r = pr != NULL ? presult_find(pr, pw->seq) : NULL;
     if (r != NULL) {
@@ -354,9 +570,6 @@ static void on_write_done(struct dlog_write_req *req, int status)
     conn_unref(c);
 }
 
-static void delay_write(struct pconn *c, const struct wire_msg *m, uint64_t wait_ns);
-static int stream_queued(struct proxy *p, const char *stream);
-
 static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted)
 {
     struct proxy *p = c->p;
@@ -367,8 +580,29 @@ static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted
         send_error(c, m->type, m->request_id, DLOG_EUNAVAILABLE, "server shutting down");
         return;
     }
-    struct pwriter *w = find_writer(p, wm->stream, wm->epoch);
-    if (w == NULL) {
+    struct pwriter *w = NULL;
+    if (p->owner != NULL) {
+        /* Behind the stream's writes put aside, in order. */
+        if (!p->redo_since && stream_queued(p, wm->stream)) {
+            delay_req(c, m, wm->stream, 0, admitted);
+            return;
+        }
+        if ((w = own_stream(c, m, wm->stream)) == NULL)
+            return;
+        if (wm->epoch > w->epoch) { /* our epoch is behind: someone took over */
+            w->fenced = 1;
+            if ((w = own_stream(c, m, wm->stream)) == NULL)
+                return;
+        }
+        if (wm->epoch < w->user_epoch || wm->epoch > w->epoch) {
+            send_error(c, m->type, m->request_id,
+                       wm->epoch < w->user_epoch ? DLOG_EFENCED : DLOG_EINVAL,
+                       wm->epoch < w->user_epoch
+                           ? "writer fenced: a newer exclusive writer owns the stream"
+                           : "unknown epoch");
+            return;
+        }
+    } else if ((w = find_writer(p, wm->stream, wm->epoch)) == NULL) {
         /* Not opened here (another proxy, or before a restart): join the
          * stream's current epoch if it is the writer's. */
         int rv = open_writer(p, wm->stream, DLOG_WRITER_SHARED, &w, errmsg);
@@ -450,7 +684,7 @@ static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted
             return;
         }
         if (lim == LIM_DELAY || stream_queued(p, wm->stream)) {
-            delay_write(c, m, wait_ns);
+            delay_req(c, m, wm->stream, wait_ns, 1);
             return;
         }
     }
@@ -461,6 +695,11 @@ static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted
     }
     pw->c = c;
     pw->request_id = m->request_id;
+    if (w->owned) {
+        pw->owned = 1;
+        pw->epoch = w->epoch;
+        snprintf(pw->stream, sizeof pw->stream, "%s", w->stream);
+    }
     int rv = dlog_write(w->w, &pw->req, wm->recs, wm->nrecs, on_write_done);
     if (rv != 0) {
         send_error(c, m->type, m->request_id, rv, dlog_writer_errmsg(w->w));
@@ -523,28 +762,44 @@ static void on_queue_due(uv_timer_t *t)
         q->head = d->next;
         if (q->head == NULL)
             q->tail = NULL;
+        memset(&m, 0, sizeof m);
         if (!d->c->closed &&
             wire_decode_body(d->frame, d->len, &q->p->lim, &m, errmsg) == 0) {
-            handle_write(d->c, &m, 1); /* its tokens were taken when it was queued */
-            wire_msg_free(&m);
+            q->p->redo_since = d->since_ns;
+            d->c->frame = d->frame; /* for putting it aside again */
+            d->c->frame_len = d->len;
+            if (m.type == WIRE_WRITER_OPEN)
+                handle_writer_open(d->c, &m);
+            else
+                handle_write(d->c, &m, d->admitted);
+            d->c->frame = NULL;
+            q->p->redo_since = 0;
         }
+        wire_msg_free(&m);
         delay_free(d);
     }
     if (q->head != NULL)
         arm(q);
 }
 
-/* Queues the WRITE being handled behind its stream's earlier ones, to go
- * in wait_ns (its tokens are taken already) or after them. */
-static void delay_write(struct pconn *c, const struct wire_msg *m, uint64_t wait_ns)
+/*
+ * Puts the request being handled (a WRITE, or with ownership a
+ * WRITER_OPEN) aside behind its stream's earlier ones, to be handled again
+ * in wait_ns or after them: a write whose tokens are taken already
+ * (admitted), or a request waiting for the stream's dead owner to lose it.
+ * One handed back by on_queue_due and put aside again keeps its place at
+ * the head.
+ */
+static void delay_req(struct pconn *c, const struct wire_msg *m, const char *stream,
+                      uint64_t wait_ns, int admitted)
 {
     struct proxy *p = c->p;
-    struct pqueue *q = find_queue(p, m->u.write.stream);
+    struct pqueue *q = find_queue(p, stream);
     struct pdelay *d = calloc(1, sizeof *d);
 
     if (q == NULL && d != NULL && (q = calloc(1, sizeof *q)) != NULL) {
         q->p = p;
-        snprintf(q->stream, sizeof q->stream, "%s", m->u.write.stream);
+        snprintf(q->stream, sizeof q->stream, "%s", stream);
         uv_timer_init(p->loop, &q->timer);
         q->timer.data = q;
         q->next = p->queues;
@@ -560,7 +815,17 @@ static void delay_write(struct pconn *c, const struct wire_msg *m, uint64_t wait
     d->len = c->frame_len;
     d->c = c;
     c->refs++;
+    d->admitted = admitted;
+    d->since_ns = p->redo_since ? p->redo_since : clock_now_ns();
     d->due_ns = clock_now_ns() + wait_ns;
+    if (p->redo_since) { /* back to the head */
+        d->next = q->head;
+        q->head = d;
+        if (q->tail == NULL)
+            q->tail = d;
+        arm(q);
+        return;
+    }
     if (q->tail != NULL && q->tail->due_ns > d->due_ns)
         d->due_ns = q->tail->due_ns;
     if (q->tail != NULL) {
@@ -580,7 +845,8 @@ static void on_queue_closed(uv_handle_t *h)
 static void handle_writer_req(struct pconn *c, const struct wire_msg *m)
 {
     const struct wire_writer_req *wr = &m->u.flush;
-    struct pwriter *w = find_writer(c->p, wr->stream, wr->epoch);
+    struct pwriter *w = c->p->owner != NULL ? owned_writer(c->p, wr->stream)
+                                            : find_writer(c->p, wr->stream, wr->epoch);
     struct wire_msg rep;
     int rv = 0;
     if (m->type == WIRE_HEARTBEAT) {
@@ -1068,6 +1334,27 @@ static void on_accept(struct net_server *s, struct net_conn *nc)
     log_debug("proxy", "%s: connected", nc->peer);
 }
 
+/* Ownership, once the port is known: this proxy's id and address. */
+static int start_owner(struct proxy *p, struct dlog_meta_ops *meta,
+                       const struct proxy_options *o, char *errmsg)
+{
+    char id[OWNER_ID_MAX + 1], addr[OWNER_ADDR_MAX + 1];
+    const char *host = o->host ? o->host : "127.0.0.1";
+    int port = net_server_port(p->srv);
+    if (o->advertise != NULL)
+        snprintf(addr, sizeof addr, "%s", o->advertise);
+    else if (strchr(host, ':') != NULL)
+        snprintf(addr, sizeof addr, "[%s]:%d", host, port);
+    else
+        snprintf(addr, sizeof addr, "%s:%d", host, port);
+    if (o->proxy_id != NULL)
+        snprintf(id, sizeof id, "%s", o->proxy_id);
+    else
+        snprintf(id, sizeof id, "%.40s:%ld", addr, (long)uv_os_getpid());
+    p->lease_ms = o->owner_lease_ms ? o->owner_lease_ms : 3000;
+    return owner_open(meta, id, addr, p->lease_ms / 4, p->lease_ms, &p->owner, errmsg);
+}
+
 int proxy_start(uv_loop_t *loop, struct dlog_ns *ns, const struct proxy_options *o,
                 struct proxy **out, char *errmsg)
 {
@@ -1096,7 +1383,11 @@ int proxy_start(uv_loop_t *loop, struct dlog_ns *ns, const struct proxy_options 
     if (rv == 0)
         rv = net_server_start(loop, o->host ? o->host : "127.0.0.1", o->port,
                               p->lim.max_frame, on_accept, p, &p->srv, errmsg);
+    if (rv == 0 && meta != NULL && o->ownership)
+        rv = start_owner(p, meta, o, errmsg);
     if (rv != 0) {
+        if (p->srv != NULL)
+            net_server_stop(p->srv);
         limiter_close(p->limiter);
         free(p);
         return rv;
@@ -1150,6 +1441,8 @@ void proxy_shutdown(struct proxy *p)
         dlog_writer_close(pw->w); /* flushes: every write is durable or failed */
         free(pw);
     }
+    owner_close(p->owner, 1); /* other proxies may take the streams at once */
+    p->owner = NULL;
 }
 
 void proxy_free(struct proxy *p)

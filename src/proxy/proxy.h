@@ -9,6 +9,11 @@
  *   stream's epoch; later WRITEs carry that epoch and go to it.
  * - Producer sequences make WRITE exactly-once for as long as this proxy
  *   runs: a repeated (producer, sequence) gets the first reply again.
+ * - With ownership (a cluster's proxies, owner.h), WRITER_OPEN and WRITE go
+ *   to the stream's owner: another proxy answers DLOG_ENOTOWNER with the
+ *   owner's address, and takes the stream over (at a new epoch) once the
+ *   owner has been silent for a lease. Reads and admin calls are served
+ *   by any proxy.
  * - READ is stateless on the wire (it carries its position); readers are
  *   cached per connection while their position matches, and waits are
  *   long-polls on the namespace loop (dlog_read_async).
@@ -36,6 +41,12 @@ struct proxy_options {
     const char *proxy_id; /* this proxy among the namespace's; default host:port:pid */
     uint64_t limit_interval_ms; /* report period; default 250 */
     uint64_t limit_lease_ms;    /* grant lease; default 3000 */
+    /* Ownership (owner.h), for the proxies of a cluster: a stream is written
+     * by one proxy at a time; the others redirect its writers there. */
+    int ownership;
+    const char *advertise;   /* "host:port" clients are sent to; default the
+                                listen address */
+    uint64_t owner_lease_ms; /* a silent owner loses its streams; default 3000 */
 };
 
 /* Listens and serves ns on loop. 0, or an error with a message in errmsg. */
