@@ -16,6 +16,7 @@
 # With CLUSTER_PROXIES=K (default 0), up also starts K `dlogd --role proxy`
 # in front of the nodes and prints their "dlog://H:P,..." URI on the line
 # before the cluster URI (pI.pid, pI.log; the URI in DIR/proxy-uri).
+# CLUSTER_PROXY_ARGS adds dlogd flags to every proxy (e.g. --log-level info).
 # CLUSTER_GROUPS=G (default 1) gives every node G data groups; a node's
 # group g takes its Raft port + 1 + g.
 # DIR keeps, per node I: nI/ (its data), nI.args (its dlogd arguments, one
@@ -178,8 +179,9 @@ start_proxies() {
   local dir=$1 k=$2 i pid deadline out="" addr
   for i in $(seq 1 "$k"); do
     : >"$dir/p$i.log"
+    # shellcheck disable=SC2086 # CLUSTER_PROXY_ARGS: extra words on purpose
     "$DLOGD_BIN" --role proxy --cluster "$(cat "$dir/uri")" --listen 127.0.0.1:0 \
-      >>"$dir/p$i.log" 2>&1 &
+      ${CLUSTER_PROXY_ARGS:-} >>"$dir/p$i.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/p$i.pid"
     deadline=$((SECONDS + 20))
