@@ -467,10 +467,10 @@ static struct qlist merge_by_id(struct qlist a, struct qlist b)
 {
     struct qlist out = {NULL, NULL};
     while (a.head != NULL || b.head != NULL) {
-        struct qlist *from = b.head == NULL                 ? &a
-                             : a.head == NULL               ? &b
+        struct qlist *from = b.head == NULL             ? &a
+                             : a.head == NULL           ? &b
                              : a.head->id <= b.head->id ? &a
-                                                            : &b;
+                                                        : &b;
         struct creq *q = from->head;
         ql_remove(from, q);
         ql_push(&out, q);

@@ -59,7 +59,7 @@ struct client {
     uint64_t hello_id;
     unsigned backoff_ms;
     struct qlist waiting;
-    struct qlist inflight; /* doubly linked through prev_ */
+    struct qlist inflight;   /* doubly linked through prev_ */
     struct qlist redirected; /* sent back by DLOG_ENOTOWNER, to go to... */
     int redirect_host;       /* ...this host, once inflight drains; -1: none */
     struct creq **table;

@@ -202,7 +202,8 @@ static void round_once(struct owner *o)
         own_key(ids[i], key, sizeof key);
         bytes_init(&v);
         rv = o->meta->kv_get(o->meta, key, &v, NULL);
-        int mine = rv == 0 && own_decode(&v, holder, &ue) == 0 && strcmp(holder, o->self) == 0;
+        int mine =
+            rv == 0 && own_decode(&v, holder, &ue) == 0 && strcmp(holder, o->self) == 0;
         bytes_free(&v);
         if (mine || (rv != 0 && rv != DLOG_ENOTFOUND))
             continue; /* ours, or the store cannot tell now */
@@ -407,7 +408,8 @@ int owner_claim(struct owner *o, uint64_t stream_id, uint64_t epoch_now,
     return DLOG_EUNAVAILABLE;
 }
 
-int owner_set_user_epoch(struct owner *o, uint64_t stream_id, uint64_t epoch, char *errmsg)
+int owner_set_user_epoch(struct owner *o, uint64_t stream_id, uint64_t epoch,
+                         char *errmsg)
 {
     char key[META_KEY_MAX + 1], holder[OWNER_ID_MAX + 1];
     own_key(stream_id, key, sizeof key);
@@ -416,7 +418,8 @@ int owner_set_user_epoch(struct owner *o, uint64_t stream_id, uint64_t epoch, ch
         uint64_t ver = 0, ue = 0;
         bytes_init(&v);
         int rv = o->meta->kv_get(o->meta, key, &v, &ver);
-        int mine = rv == 0 && own_decode(&v, holder, &ue) == 0 && strcmp(holder, o->self) == 0;
+        int mine =
+            rv == 0 && own_decode(&v, holder, &ue) == 0 && strcmp(holder, o->self) == 0;
         bytes_free(&v);
         if (rv != 0 && rv != DLOG_ENOTFOUND) {
             errmsg_printf(errmsg, "reading the owner of stream %" PRIu64 ": %s",
@@ -492,8 +495,8 @@ int owner_lookup(struct owner *o, uint64_t stream_id, char *addr, size_t len)
     int found = 0;
     own_key(stream_id, key, sizeof key);
     bytes_init(&v);
-    if (o->meta->kv_get(o->meta, key, &v, NULL) == 0 && own_decode(&v, holder, &ue) == 0 &&
-        strcmp(holder, o->self) != 0) {
+    if (o->meta->kv_get(o->meta, key, &v, NULL) == 0 &&
+        own_decode(&v, holder, &ue) == 0 && strcmp(holder, o->self) != 0) {
         pthread_mutex_lock(&o->mu);
         struct peer *p = peer_find(o, holder);
         if (p != NULL && peer_alive(o, p, clock_now_ns()) && p->addr[0] != '\0') {

@@ -166,7 +166,7 @@ struct pwrite {
     uint64_t request_id;
     struct producer *prod;
     uint64_t seq;
-    int owned;      /* went to an owned writer: of stream, at epoch */
+    int owned; /* went to an owned writer: of stream, at epoch */
     uint64_t epoch;
     char stream[DLOG_STREAM_NAME_MAX + 1];
 };
@@ -406,8 +406,8 @@ static struct pwriter *own_stream(struct pconn *c, const struct wire_msg *m,
     w->stream_id = id;
     w->user_epoch = cl.user_epoch;
     log_info("proxy", "%s: owner of '%s' at epoch %llu%s%s", owner_self(p->owner), stream,
-             (unsigned long long)w->epoch, cl.taken && cl.holder[0] ? ", taken from " : "",
-             cl.taken ? cl.holder : "");
+             (unsigned long long)w->epoch,
+             cl.taken && cl.holder[0] ? ", taken from " : "", cl.taken ? cl.holder : "");
     return w;
 }
 
@@ -515,14 +515,15 @@ static int owned_done(struct proxy *p, struct pwrite *pw, int status, char *redi
             w = x;
     if (status == 0 && w != NULL && !w->acked) {
         w->acked = 1;
-        log_info("proxy", "proxy %s: acknowledged '%s' at epoch %llu", owner_self(p->owner),
-                 pw->stream, (unsigned long long)pw->epoch);
+        log_info("proxy", "proxy %s: acknowledged '%s' at epoch %llu",
+                 owner_self(p->owner), pw->stream, (unsigned long long)pw->epoch);
     }
     if (status != DLOG_EFENCED)
         return status;
     if (w != NULL)
         w->fenced = 1;
-    if (p->owner != NULL && w != NULL && owner_lookup(p->owner, w->stream_id, redirect, len))
+    if (p->owner != NULL && w != NULL &&
+        owner_lookup(p->owner, w->stream_id, redirect, len))
         return DLOG_ENOTOWNER;
     return DLOG_EUNAVAILABLE;
 }

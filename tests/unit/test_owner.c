@@ -215,7 +215,8 @@ START_TEST(malformed_owner_record)
     owner_close(b, 0);
     struct owner *o = NULL;
     ck_assert_int_eq(owner_open(meta, "", "h:1", 0, LEASE_MS, &o, errmsg), DLOG_EINVAL);
-    ck_assert_int_eq(owner_open(meta, "a\nb", "h:1", 0, LEASE_MS, &o, errmsg), DLOG_EINVAL);
+    ck_assert_int_eq(owner_open(meta, "a\nb", "h:1", 0, LEASE_MS, &o, errmsg),
+                     DLOG_EINVAL);
 }
 END_TEST
 
