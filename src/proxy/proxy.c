@@ -28,6 +28,7 @@
 #define READERS_PER_CONN   4
 #define READER_FETCH_BYTES (1024 * 1024)
 #define READ_MAX_BYTES     (8u * 1024 * 1024)
+#define ACKED_RING         64
 
 struct pwriter {
     char stream[DLOG_STREAM_NAME_MAX + 1];
@@ -155,6 +156,11 @@ struct proxy {
      * first time aside, and that putting it aside again keeps it at the
      * head of its queue. */
     uint64_t redo_since;
+    /* The last (stream, epoch) pairs whose first acknowledgement was logged. */
+    struct {
+        uint64_t stream_id, epoch;
+    } acked[ACKED_RING];
+    size_t acked_next;
     unsigned long accepted, open;
     int stopping;
     int freeing;
@@ -167,6 +173,7 @@ struct pwrite {
     struct producer *prod;
     uint64_t seq;
     int owned; /* went to an owned writer: of stream, at epoch */
+    uint64_t stream_id;
     uint64_t epoch;
     char stream[DLOG_STREAM_NAME_MAX + 1];
 };
@@ -499,31 +506,48 @@ static void send_write_rep(struct pconn *c, uint64_t request_id, int status,
     send_msg(c, &rep);
 }
 
+/* Logs the first acknowledgement of stream at epoch by this proxy: tests
+ * check that no two proxies are ever acknowledged at one epoch. */
+static void note_acked(struct proxy *p, struct pwriter *w, const char *stream,
+                       uint64_t stream_id, uint64_t epoch)
+{
+    if (w != NULL && w->acked)
+        return;
+    if (w != NULL)
+        w->acked = 1;
+    /* A writer being dropped is no longer listed: the last epochs logged
+     * keep the line from repeating. */
+    for (size_t i = 0; i < ACKED_RING; i++)
+        if (p->acked[i].epoch == epoch && p->acked[i].stream_id == stream_id)
+            return;
+    p->acked[p->acked_next].stream_id = stream_id;
+    p->acked[p->acked_next].epoch = epoch;
+    p->acked_next = (p->acked_next + 1) % ACKED_RING;
+    log_info("proxy", "proxy %s: acknowledged '%s' at epoch %llu", owner_self(p->owner),
+             stream, (unsigned long long)epoch);
+}
+
 /*
- * A write of an owned writer completed. The first acknowledgement at an
- * epoch is logged (tests check that no two proxies are ever acknowledged
- * at one epoch). DLOG_EFENCED means another proxy took the stream over:
- * nothing of the write was stored, so the client is sent to the new owner
- * (*redirect) to write it there, or told to retry (DLOG_EUNAVAILABLE).
+ * A write of an owned writer completed. DLOG_EFENCED means another proxy
+ * took the stream over: nothing of the write was stored, so the client is
+ * sent to the new owner to write it there (DLOG_ENOTOWNER, its address in
+ * redirect), or told to retry (DLOG_EUNAVAILABLE, *moved set).
  */
 static int owned_done(struct proxy *p, struct pwrite *pw, int status, char *redirect,
-                      size_t len)
+                      size_t len, int *moved)
 {
     struct pwriter *w = NULL;
     for (struct pwriter *x = p->writers; x != NULL && w == NULL; x = x->next)
         if (x->owned && x->epoch == pw->epoch && strcmp(x->stream, pw->stream) == 0)
             w = x;
-    if (status == 0 && w != NULL && !w->acked) {
-        w->acked = 1;
-        log_info("proxy", "proxy %s: acknowledged '%s' at epoch %llu",
-                 owner_self(p->owner), pw->stream, (unsigned long long)pw->epoch);
-    }
+    if (status == 0)
+        note_acked(p, w, pw->stream, pw->stream_id, pw->epoch);
     if (status != DLOG_EFENCED)
         return status;
     if (w != NULL)
         w->fenced = 1;
-    if (p->owner != NULL && w != NULL &&
-        owner_lookup(p->owner, w->stream_id, redirect, len))
+    *moved = 1;
+    if (owner_lookup(p->owner, pw->stream_id, redirect, len))
         return DLOG_ENOTOWNER;
     return DLOG_EUNAVAILABLE;
 }
@@ -533,12 +557,13 @@ static void on_write_done(struct dlog_write_req *req, int status)
     struct pwrite *pw = (struct pwrite *)req;
     struct pconn *c = pw->c;
     char redirect[OWNER_ADDR_MAX + 1] = "";
+    int moved = 0;
     if (pw->owned)
-        status = owned_done(c->p, pw, status, redirect, sizeof redirect);
+        status = owned_done(c->p, pw, status, redirect, sizeof redirect, &moved);
     if (status == DLOG_ENOTOWNER)
         send_redirect(c, WIRE_WRITE, pw->request_id, redirect,
                       "the stream was taken over by another proxy");
-    else if (status == DLOG_EUNAVAILABLE && pw->owned)
+    else if (moved)
         send_write_rep(c, pw->request_id, status, NULL, NULL, 0, 0,
                        "the stream was taken over by another proxy: retry");
     else
@@ -698,6 +723,7 @@ static void handle_write(struct pconn *c, const struct wire_msg *m, int admitted
     pw->request_id = m->request_id;
     if (w->owned) {
         pw->owned = 1;
+        pw->stream_id = w->stream_id;
         pw->epoch = w->epoch;
         snprintf(pw->stream, sizeof pw->stream, "%s", w->stream);
     }
