@@ -16,6 +16,8 @@ static size_t fixed_size(int op)
         return 5 * 8;
     case DATA_CMD_APPEND:
         return 3 * 8 + 4 + 4;
+    case DATA_CMD_APPEND_ONCE:
+        return 5 * 8 + 4 + 4;
     case DATA_CMD_FENCE:
     case DATA_CMD_SEAL:
         return 3 * 8;
@@ -33,8 +35,10 @@ size_t data_cmd_size(const struct data_cmd *c)
     if (size == 0)
         return 0;
     size += 2;
-    if (c->op != DATA_CMD_APPEND)
+    if (c->op != DATA_CMD_APPEND && c->op != DATA_CMD_APPEND_ONCE)
         return size;
+    if (c->op == DATA_CMD_APPEND_ONCE && (c->writer == 0 || c->append_seq == 0))
+        return 0;
     if (c->n > 0 && c->entries == NULL)
         return 0;
     for (uint32_t i = 0; i < c->n; i++) {
@@ -66,11 +70,16 @@ void data_cmd_write(const struct data_cmd *c, uint8_t *dst)
         put_u64be(p + 8, c->created_ms);
         return;
     }
-    if (c->op != DATA_CMD_APPEND)
+    if (c->op != DATA_CMD_APPEND && c->op != DATA_CMD_APPEND_ONCE)
         return;
     put_u32be(p, c->flags);
     put_u32be(p + 4, c->n);
     p += 8;
+    if (c->op == DATA_CMD_APPEND_ONCE) {
+        put_u64be(p, c->writer);
+        put_u64be(p + 8, c->append_seq);
+        p += 16;
+    }
     for (uint32_t i = 0; i < c->n; i++) {
         size_t len = c->entries[i].iov_len;
         put_u32be(p, (uint32_t)len);
@@ -143,9 +152,15 @@ int data_cmd_decode(const void *p, size_t len, struct data_cmd *c)
     if (op == DATA_CMD_OPEN) {
         rv |= cursor_get_u64be(&cur, &c->start_txid);
         rv |= cursor_get_u64be(&cur, &c->created_ms);
-    } else if (op == DATA_CMD_APPEND) {
+    } else if (op == DATA_CMD_APPEND || op == DATA_CMD_APPEND_ONCE) {
         rv |= cursor_get_u32be(&cur, &c->flags);
         rv |= cursor_get_u32be(&cur, &c->n);
+        if (op == DATA_CMD_APPEND_ONCE) {
+            rv |= cursor_get_u64be(&cur, &c->writer);
+            rv |= cursor_get_u64be(&cur, &c->append_seq);
+            if (rv == 0 && (c->writer == 0 || c->append_seq == 0))
+                rv = DLOG_EPROTO;
+        }
         if (rv == 0 && check_body(cur, c->n) != 0)
             rv = DLOG_EPROTO;
         if (rv == 0) {
@@ -165,7 +180,7 @@ void data_cmd_iter_init(struct data_cmd_iter *it, const struct data_cmd *c)
 {
     it->c.p = c->body;
     it->c.len = c->body_len;
-    it->left = c->op == DATA_CMD_APPEND ? c->n : 0;
+    it->left = c->op == DATA_CMD_APPEND || c->op == DATA_CMD_APPEND_ONCE ? c->n : 0;
 }
 
 int data_cmd_iter_next(struct data_cmd_iter *it, const uint8_t **p, size_t *len)
@@ -195,6 +210,8 @@ const char *data_cmd_op_name(int op)
         return "SEAL";
     case DATA_CMD_REMOVE:
         return "REMOVE";
+    case DATA_CMD_APPEND_ONCE:
+        return "APPEND_ONCE";
     default:
         return "?";
     }

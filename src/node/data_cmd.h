@@ -13,6 +13,10 @@
  *   OPEN    stream u64, seq u64, epoch u64, start_txid u64, created_ms u64
  *   APPEND  stream u64, seq u64, epoch u64, flags u32, n u32,
  *           then n times: length u32, entry bytes (seg/entry.h)
+ *   APPEND_ONCE  stream u64, seq u64, epoch u64, flags u32, n u32,
+ *           writer u64, append_seq u64, then the entries as APPEND: an
+ *           append the FSM applies once however often it is proposed
+ *           (data_fsm.h, "Appends applied once")
  *   FENCE   stream u64, seq u64, epoch u64
  *   SEAL    stream u64, seq u64, epoch u64
  *   REMOVE  stream u64, seq u64
@@ -41,6 +45,7 @@ enum data_cmd_op {
     DATA_CMD_FENCE = 3,
     DATA_CMD_SEAL = 4,
     DATA_CMD_REMOVE = 5,
+    DATA_CMD_APPEND_ONCE = 6,
 };
 
 struct data_cmd {
@@ -52,6 +57,8 @@ struct data_cmd {
     uint64_t created_ms; /* OPEN */
     uint32_t flags;      /* APPEND: SEG_APPEND_* */
     uint32_t n;          /* APPEND: number of entries */
+    uint64_t writer;     /* APPEND_ONCE: the appender (non-zero) */
+    uint64_t append_seq; /* APPEND_ONCE: its sequence (non-zero) */
     /* APPEND, when encoding: the n entries, borrowed for the call. */
     const struct iovec *entries;
     /* APPEND, when decoded: the n (length, bytes) pairs, pointing into the

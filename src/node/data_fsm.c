@@ -47,7 +47,7 @@ int fsm_info_decode(const void *v, size_t len, struct seg_info *i)
 {
     const uint8_t *p = v;
 
-    if (len != FSM_SEGREC_SIZE)
+    if (len != FSM_SEGREC_SIZE && len != FSM_SEGREC_ONCE_SIZE)
         return DLOG_ECORRUPT;
     i->fence_epoch = get_u64be(p);
     i->sealed = get_u64be(p + 8) != 0;
@@ -79,12 +79,63 @@ int fsm_get_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq
     return fsm_info_decode(val.mv_data, val.mv_size, out) == 0 ? 0 : MDB_CORRUPTED;
 }
 
+int fsm_get_once(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
+                 struct fsm_once slots[FSM_ONCE_SLOTS])
+{
+    uint8_t k[FSM_KEY_SEG];
+    MDB_val key = {sizeof k, k}, val;
+    int rc;
+
+    memset(slots, 0, FSM_ONCE_SLOTS * sizeof *slots);
+    fsm_seg_key(k, stream, seq);
+    rc = mdb_get(txn, f->segs, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return DLOG_ENOTFOUND;
+    if (rc != 0)
+        return rc;
+    if (val.mv_size != FSM_SEGREC_ONCE_SIZE)
+        return 0;
+    const uint8_t *p = (const uint8_t *)val.mv_data + FSM_SEGREC_SIZE;
+    for (int s = 0; s < FSM_ONCE_SLOTS; s++, p += 32) {
+        slots[s].writer = get_u64be(p);
+        slots[s].append_seq = get_u64be(p + 8);
+        slots[s].first_entry = get_u64be(p + 16);
+        slots[s].first_txid = get_u64be(p + 24);
+    }
+    return 0;
+}
+
+int fsm_put_info_once(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
+                      const struct seg_info *i,
+                      const struct fsm_once slots[FSM_ONCE_SLOTS])
+{
+    uint8_t k[FSM_KEY_SEG], v[FSM_SEGREC_ONCE_SIZE];
+    MDB_val key = {sizeof k, k}, val = {sizeof v, v};
+    uint8_t *p = v + FSM_SEGREC_SIZE;
+
+    fsm_seg_key(k, stream, seq);
+    fsm_info_encode(i, v);
+    for (int s = 0; s < FSM_ONCE_SLOTS; s++, p += 32) {
+        put_u64be(p, slots[s].writer);
+        put_u64be(p + 8, slots[s].append_seq);
+        put_u64be(p + 16, slots[s].first_entry);
+        put_u64be(p + 24, slots[s].first_txid);
+    }
+    return mdb_put(txn, f->segs, &key, &val, 0);
+}
+
 int fsm_put_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
                  const struct seg_info *i)
 {
     uint8_t k[FSM_KEY_SEG], v[FSM_SEGREC_SIZE];
     MDB_val key = {sizeof k, k}, val = {sizeof v, v};
+    struct fsm_once slots[FSM_ONCE_SLOTS];
+    int rc = fsm_get_once(f, txn, stream, seq, slots);
 
+    if (rc == 0 && slots[0].writer != 0) /* the slots stay with the segment */
+        return fsm_put_info_once(f, txn, stream, seq, i, slots);
+    if (rc != 0 && rc != DLOG_ENOTFOUND)
+        return rc;
     fsm_seg_key(k, stream, seq);
     fsm_info_encode(i, v);
     return mdb_put(txn, f->segs, &key, &val, 0);

@@ -138,21 +138,71 @@ static int append_step(const struct data_cmd *c, struct seg_info *i, uint32_t n,
     return 0;
 }
 
-/* seg.h append: all n entries or none. */
+/*
+ * APPEND_ONCE: the writer's slot in the segment's record. A repeat of the
+ * writer's last append is answered with that append's results (and
+ * *repeat set) before any other rule, since the segment may have been
+ * fenced or sealed since; an older one is refused. *slot is where this
+ * append's results go (the writer's, a free one, or the oldest).
+ */
+static int once_check(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
+                      struct fsm_once slots[FSM_ONCE_SLOTS], int *slot, int *repeat,
+                      struct data_fsm_result *res)
+{
+    int rv = fsm_get_once(f, txn, c->stream, c->seq, slots);
+    if (rv != 0)
+        return rv;
+    *slot = -1;
+    for (int s = 0; s < FSM_ONCE_SLOTS && *slot < 0; s++)
+        if (slots[s].writer == c->writer)
+            *slot = s;
+    if (*slot >= 0 && c->append_seq == slots[*slot].append_seq) {
+        res->first_entry = slots[*slot].first_entry;
+        res->first_txid = slots[*slot].first_txid;
+        *repeat = 1;
+        return 0;
+    }
+    if (*slot >= 0 && c->append_seq < slots[*slot].append_seq)
+        return fail(res, DLOG_ECONFLICT,
+                    "APPEND to segment %llu of stream %llu: append %llu of writer %llx "
+                    "is older than its last, %llu",
+                    (unsigned long long)c->seq, (unsigned long long)c->stream,
+                    (unsigned long long)c->append_seq, (unsigned long long)c->writer,
+                    (unsigned long long)slots[*slot].append_seq);
+    for (int s = 0; s < FSM_ONCE_SLOTS && *slot < 0; s++)
+        if (slots[s].writer == 0)
+            *slot = s;
+    if (*slot < 0) { /* the writer whose last append is the oldest gives way */
+        *slot = 0;
+        for (int s = 1; s < FSM_ONCE_SLOTS; s++)
+            if (slots[s].first_entry < slots[*slot].first_entry)
+                *slot = s;
+    }
+    return 0;
+}
+
+/* seg.h append: all n entries or none (APPEND_ONCE: and once only). */
 static int do_append(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
                      struct data_fsm_state *st, struct data_fsm_result *res)
 {
     struct seg_info i, t;
     struct data_cmd_iter it;
+    struct fsm_once slots[FSM_ONCE_SLOTS];
     const uint8_t *p;
     size_t len;
     uint64_t bytes = 0;
     uint32_t n;
+    int slot = -1, repeat = 0;
     int rv = get_info(f, txn, c, &i, res);
 
     if (rv != 0)
         return rv;
     res->info = i;
+    if (c->op == DATA_CMD_APPEND_ONCE) {
+        rv = once_check(f, txn, c, slots, &slot, &repeat, res);
+        if (rv != 0 || repeat)
+            return rv;
+    }
     if (i.sealed)
         return fail(res, DLOG_ESEALED, "segment %llu of stream %llu is sealed",
                     (unsigned long long)c->seq, (unsigned long long)c->stream);
@@ -188,7 +238,13 @@ static int do_append(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
             return EINVAL;
         bytes += len;
     }
-    rv = fsm_put_info(f, txn, c->stream, c->seq, &i);
+    if (slot >= 0) {
+        slots[slot] = (struct fsm_once){c->writer, c->append_seq, res->first_entry,
+                                        res->first_txid};
+        rv = fsm_put_info_once(f, txn, c->stream, c->seq, &i, slots);
+    } else {
+        rv = fsm_put_info(f, txn, c->stream, c->seq, &i);
+    }
     if (rv != 0)
         return rv;
     st->entries += n;
@@ -313,6 +369,7 @@ int data_fsm_apply(struct data_fsm *f, uint64_t index, const void *cmd, size_t l
             rv = do_open(f, txn, &c, &st, res);
             break;
         case DATA_CMD_APPEND:
+        case DATA_CMD_APPEND_ONCE:
             rv = do_append(f, txn, &c, &st, res);
             break;
         case DATA_CMD_FENCE:

@@ -47,9 +47,14 @@ struct data_fsm {
 };
 
 #define FSM_SEGREC_SIZE 80
-#define FSM_STATE_SIZE  48
-#define FSM_KEY_SEG     16
-#define FSM_KEY_ENTRY   24
+/* A segment record may carry, after its 80 bytes, the last append of each
+ * of up to FSM_ONCE_SLOTS writers (APPEND_ONCE): writer, append_seq,
+ * first_entry, first_txid, u64be each. */
+#define FSM_ONCE_SLOTS       4
+#define FSM_SEGREC_ONCE_SIZE (FSM_SEGREC_SIZE + FSM_ONCE_SLOTS * 32)
+#define FSM_STATE_SIZE       48
+#define FSM_KEY_SEG          16
+#define FSM_KEY_ENTRY        24
 
 void fsm_seg_key(uint8_t k[FSM_KEY_SEG], uint64_t stream, uint64_t seq);
 void fsm_entry_key(uint8_t k[FSM_KEY_ENTRY], uint64_t stream, uint64_t seq, uint64_t id);
@@ -61,8 +66,22 @@ int fsm_info_decode(const void *p, size_t len, struct seg_info *i);
  * for a record that does not decode). Sets no message. */
 int fsm_get_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
                  struct seg_info *out);
+/* Keeps the record's APPEND_ONCE slots. */
 int fsm_put_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
                  const struct seg_info *i);
+
+/* The last APPEND_ONCE of one writer to a segment (writer 0: a free slot). */
+struct fsm_once {
+    uint64_t writer, append_seq, first_entry, first_txid;
+};
+/* The segment's slots (zeros when it has none): 0, DLOG_ENOTFOUND or an
+ * LMDB code. */
+int fsm_get_once(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
+                 struct fsm_once slots[FSM_ONCE_SLOTS]);
+/* Writes the segment's state with these slots. */
+int fsm_put_info_once(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
+                      const struct seg_info *i,
+                      const struct fsm_once slots[FSM_ONCE_SLOTS]);
 /* The stored state (zeros when none): 0 or an LMDB code (MDB_CORRUPTED). */
 int fsm_get_state(struct data_fsm *f, MDB_txn *txn, struct data_fsm_state *out);
 int fsm_put_state(struct data_fsm *f, MDB_txn *txn, const struct data_fsm_state *st);

@@ -136,7 +136,9 @@ static void handle_write(struct nconn *c, const struct wire_msg *m, struct dgrou
         cmd.created_ms = clock_wall_ms(); /* the leader's clock, in the command */
         break;
     case WIRE_SEG_APPEND:
-        cmd.op = DATA_CMD_APPEND;
+        cmd.op = r->writer != 0 ? DATA_CMD_APPEND_ONCE : DATA_CMD_APPEND;
+        cmd.writer = r->writer;
+        cmd.append_seq = r->append_seq;
         cmd.flags = r->flags;
         cmd.n = (uint32_t)r->n;
         cmd.entries = r->entries;

@@ -20,10 +20,16 @@
  * costs the caller one read, a missed one cannot happen: the counter moves
  * with the indices, under one lock.
  *
- * Appends are not idempotent. When the connection fails after an append
- * was sent whole (the leader crashed), its outcome is unknown and the call
- * returns DLOG_ETIMEDOUT; it is never sent again blindly. (TODO: an
- * expected-entry-id condition in APPEND would make it safe to resend.)
+ * Appends are applied once. Each carries the calling thread's writer id (a
+ * random number drawn once per thread) and the thread's next append
+ * sequence; the data group's FSM answers a repeat of a writer's last append
+ * with the first one's results (data_fsm.h). So when the connection fails
+ * after an append was sent (the leader crashed), or the leader answers
+ * that it lost leadership before the outcome was known (DLOG_ETIMEDOUT),
+ * the same append is sent again, to the new leader, until APPEND_RETRY_MS
+ * have passed; only then does the call return DLOG_ETIMEDOUT, outcome
+ * unknown. A thread makes one call at a time, so its appends are
+ * sequential, as the FSM's once-only rule needs.
  *
  * Threads: every call is synchronous and thread-safe; each takes a client
  * from a small per-group pool, so calls on different threads run at once.
@@ -36,15 +42,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <dlog/err.h>
 
+#include "base/clock.h"
 #include "net/rpc.h"
 #include "seg/seg.h"
 
-#define POOL_MAX       8
-#define READ_MAX_BYTES (8u << 20)
-#define WAIT_SLACK_MS  3000 /* the RPC deadline beyond a wait's own */
+#define POOL_MAX        8
+#define READ_MAX_BYTES  (8u << 20)
+#define WAIT_SLACK_MS   3000  /* the RPC deadline beyond a wait's own */
+#define APPEND_RETRY_MS 15000 /* resending an append of unknown outcome */
 
 struct pool {
     struct net_rpc *idle[POOL_MAX];
@@ -201,12 +211,27 @@ static int op_open(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq, uint64
     return write_call(r, &q, 1, NULL);
 }
 
+/* This thread's appender id: random, non-zero, drawn at its first append. */
+static _Thread_local uint64_t tl_writer, tl_append_seq;
+
+static uint64_t thread_writer(void)
+{
+    while (tl_writer == 0) {
+        uint64_t v = 0;
+        if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v)
+            v = clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&v;
+        tl_writer = v;
+    }
+    return tl_writer;
+}
+
 static int op_append(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
                      struct seg_append *a)
 {
     struct seg_raft *r = impl(s);
     struct wire_msg q;
     struct wire_seg_rep rep;
+    uint64_t deadline = clock_deadline_ms(APPEND_RETRY_MS);
     int rv;
 
     if (a->n < 1)
@@ -216,7 +241,12 @@ static int op_append(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
     q.u.seg.flags = a->flags;
     q.u.seg.entries = a->entries;
     q.u.seg.n = (size_t)a->n;
-    rv = write_call(r, &q, 0, &rep);
+    q.u.seg.writer = thread_writer();
+    q.u.seg.append_seq = ++tl_append_seq;
+    /* Safe to send again: a repeat gets the first attempt's results. */
+    do
+        rv = write_call(r, &q, 1, &rep);
+    while (rv == DLOG_ETIMEDOUT && clock_ms_left(deadline) > 0);
     if (rv == DLOG_ETIMEDOUT)
         errmsg_wrapf(s->errmsg, "append to data group %u: outcome unknown",
                      group_of(r, stream));

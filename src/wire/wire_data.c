@@ -44,6 +44,7 @@ static uint32_t nfields(uint32_t type)
     case WIRE_SEG_OPEN:
         return 5;
     case WIRE_SEG_APPEND:
+        return 8;
     case WIRE_SEG_READ:
         return 6;
     case WIRE_SEG_INFO:
@@ -85,6 +86,8 @@ void wire_data_pack_request(msgpack_packer *pk, const struct wire_msg *m)
             if (r->entries[i].iov_len > 0)
                 msgpack_pack_bin_body(pk, r->entries[i].iov_base, r->entries[i].iov_len);
         }
+        msgpack_pack_uint64(pk, r->writer);
+        msgpack_pack_uint64(pk, r->append_seq);
         break;
     case WIRE_SEG_READ:
         msgpack_pack_uint64(pk, r->from);
@@ -204,7 +207,11 @@ int wire_data_decode_request(struct wire_dec *d, struct wire_msg *m,
     if (m->type > WIRE_SEG_WAIT)
         return wire_fail(d->errmsg, DLOG_EPROTO, "type 0x%02x is not a request",
                          (unsigned)m->type);
-    rv = wire_dec_array(d, body, "body", nfields(m->type), &b);
+    uint32_t want = nfields(m->type);
+    if (m->type == WIRE_SEG_APPEND && body->type == MSGPACK_OBJECT_ARRAY &&
+        body->via.array.size == 6)
+        want = 6; /* without writer and append_seq */
+    rv = wire_dec_array(d, body, "body", want, &b);
     if (rv == 0)
         rv = wire_dec_u32(d, &b[0], "group", &r->group);
     if (rv == 0)
@@ -225,6 +232,10 @@ int wire_data_decode_request(struct wire_dec *d, struct wire_msg *m,
             rv = wire_dec_u32(d, &b[4], "flags", &r->flags);
         if (rv == 0)
             rv = dec_entries(d, &b[5], r);
+        if (rv == 0 && want == 8)
+            rv = wire_dec_u64(d, &b[6], "writer", &r->writer);
+        if (rv == 0 && want == 8)
+            rv = wire_dec_u64(d, &b[7], "append_seq", &r->append_seq);
         return rv;
     case WIRE_SEG_READ:
         rv = wire_dec_u64(d, &b[3], "from", &r->from);
@@ -362,6 +373,9 @@ int wire_data_check_request(const struct wire_msg *m, char *errmsg)
                 r->entries[i].iov_base == NULL)
                 return wire_fail(errmsg, DLOG_EINVAL, "entries[%zu]: %zu bytes", i,
                                  r->entries[i].iov_len);
+        if ((r->writer == 0) != (r->append_seq == 0))
+            return wire_fail(errmsg, DLOG_EINVAL,
+                             "writer and append_seq: both 0 or both non-zero");
     }
     if (m->type == WIRE_SEG_READ && r->max_bytes == 0)
         return wire_fail(errmsg, DLOG_EINVAL, "max_bytes: must be >= 1");

@@ -430,7 +430,9 @@ struct wire_cluster_status_rep {
  * are served by any replica that has applied at least min_applied (others
  * redirect to the leader). Bodies:
  *   SEG_OPEN    [group, stream, seq, epoch, start_txid]
- *   SEG_APPEND  [group, stream, seq, epoch, flags, entries: array of bin]
+ *   SEG_APPEND  [group, stream, seq, epoch, flags, entries: array of bin,
+ *                writer, append_seq] (the last two optional: a request of
+ *                6 fields has writer 0)
  *   SEG_READ    [group, stream, seq, from, max_bytes, min_applied]
  *   SEG_INFO    [group, stream, seq, min_applied]
  *   SEG_FENCE   [group, stream, seq, epoch]
@@ -447,6 +449,8 @@ struct wire_seg_req {
     uint32_t flags;              /* APPEND: SEG_APPEND_* */
     const struct iovec *entries; /* APPEND: 1..WIRE_MAX_RECORDS complete entries */
     size_t n;
+    uint64_t writer;      /* APPEND: 0, or the appender's id, with... */
+    uint64_t append_seq;  /* ...its sequence: a repeat is applied once */
     uint64_t from;        /* READ: the first entry id */
     uint64_t max_bytes;   /* READ: stop after this many bytes (at least one entry) */
     uint64_t min_applied; /* READ, INFO: answer only from a replica this far */

@@ -428,6 +428,87 @@ START_TEST(test_apply_fence_seal)
 }
 END_TEST
 
+/* APPEND_ONCE: a writer's repeated append is applied once, answered with
+ * the first results, even after a fence; an older one is refused; the
+ * slots survive FENCE and give way oldest first. */
+static struct data_cmd cmd_once(uint64_t epoch, uint64_t writer, uint64_t aseq,
+                                struct iovec *e)
+{
+    struct data_cmd c = cmd_append(1, 1, epoch, SEG_APPEND_AUTO_TXID, e, 1);
+    c.op = DATA_CMD_APPEND_ONCE;
+    c.writer = writer;
+    c.append_seq = aseq;
+    return c;
+}
+
+START_TEST(test_apply_append_once)
+{
+    struct data_fsm *f = fsm_open(dir_a, NULL, NULL);
+    struct iovec e[1] = {make_entry(1, 3, 0)};
+    struct data_cmd c, d;
+    struct data_fsm_result r;
+    struct seg_info info;
+    uint64_t ix = 1;
+
+    /* The codec carries writer and sequence; zero is not a writer. */
+    c = cmd_once(1, 77, 1, e);
+    struct bytes b = cmd_bytes(&c);
+    ck_assert_int_eq(data_cmd_decode(b.p, b.len, &d), 0);
+    ck_assert_int_eq(d.op, DATA_CMD_APPEND_ONCE);
+    ck_assert_uint_eq(d.writer, 77);
+    ck_assert_uint_eq(d.append_seq, 1);
+    bytes_free(&b);
+    c.writer = 0;
+    ck_assert_uint_eq(data_cmd_size(&c), 0);
+
+    c = cmd_open(1, 1, 1, 0, 0);
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    c = cmd_once(1, 77, 1, e);
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    ck_assert_uint_eq(r.first_entry, 0);
+    ck_assert_uint_eq(r.first_txid, 1);
+    /* The reply was lost; the same append again: same answer, no copy. */
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    ck_assert_uint_eq(r.first_entry, 0);
+    ck_assert_uint_eq(r.first_txid, 1);
+    ck_assert_int_eq(data_fsm_info(f, 1, 1, &info), 0);
+    ck_assert_uint_eq(info.next_entry, 1);
+    ck_assert_uint_eq(info.records, 3);
+    /* The writer's next append goes in; then its old one is refused. */
+    c = cmd_once(1, 77, 2, e);
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    ck_assert_uint_eq(r.first_entry, 1);
+    ck_assert_uint_eq(r.first_txid, 4);
+    c = cmd_once(1, 77, 1, e);
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), DLOG_ECONFLICT);
+    /* A fence (another writer took over) keeps the slot: the repeat of the
+     * last append still answers as applied, a new one is fenced. */
+    c = cmd_simple(DATA_CMD_FENCE, 1, 1, 5);
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    c = cmd_once(1, 77, 2, e);
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    ck_assert_uint_eq(r.first_entry, 1);
+    c = cmd_once(1, 77, 3, e);
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), DLOG_EFENCED);
+    /* Four more writers: the oldest slot (writer 77's) gives way. */
+    for (uint64_t w = 100; w < 104; w++) {
+        c = cmd_once(5, w, 1, e);
+        ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    }
+    c = cmd_once(5, 77, 2, e); /* forgotten: taken as new */
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    ck_assert_uint_eq(r.first_entry, 6);
+    c = cmd_once(5, 103, 1, e); /* still known */
+    ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
+    ck_assert_uint_eq(r.first_entry, 5);
+    ck_assert_int_eq(data_fsm_info(f, 1, 1, &info), 0);
+    ck_assert_uint_eq(info.next_entry, 7);
+    ck_assert_uint_eq(info.fence_epoch, 5);
+    free_entries(e, 1);
+    data_fsm_close(f);
+}
+END_TEST
+
 START_TEST(test_apply_remove)
 {
     struct data_fsm *f = fsm_open(dir_a, NULL, NULL);
@@ -998,6 +1079,7 @@ Suite *data_fsm_suite(void)
     tcase_add_checked_fixture(apply, setup, teardown);
     tcase_add_test(apply, test_apply_open_append_read);
     tcase_add_test(apply, test_apply_all_or_nothing);
+    tcase_add_test(apply, test_apply_append_once);
     tcase_add_test(apply, test_apply_auto_txid);
     tcase_add_test(apply, test_apply_fence_seal);
     tcase_add_test(apply, test_apply_remove);
