@@ -6,7 +6,11 @@
  *
  * Reads carry the highest revision this store has seen in any reply, so a
  * replica that has not applied that far redirects them to the leader:
- * a caller reads its own writes whichever node answers.
+ * a caller reads its own writes whichever node answers. Other processes'
+ * writes: the store starts at the leader's revision (a barrier at open),
+ * so it sees everything written before it was opened, and a stream a
+ * replica says does not exist is asked for again after a barrier, since
+ * it may just have been created elsewhere.
  *
  * Writes whose outcome is unknown. A write sent to a leader that then
  * crashed or lost its leadership may or may not be committed by the next
@@ -132,6 +136,10 @@ static int get(struct dlog_meta_ops *m, const char *name, struct meta_stream *ou
     req_init(&q, WIRE_META_GET);
     q.u.meta_key = (struct wire_meta_key){name, 0, seen(r)};
     rv = call(r, &q, 1, &rep);
+    if (rv == DLOG_ENOTFOUND && barrier(r) == 0) { /* created elsewhere just now? */
+        q.u.meta_key.min_revision = seen(r);
+        rv = call(r, &q, 1, &rep);
+    }
     if (rv != 0)
         return rv;
     saw(r, rep.msg.u.meta_get_rep.revision);
@@ -552,6 +560,8 @@ int meta_raft_open(const char *addrs, struct dlog_meta_ops **out, char *errmsg)
         return rv;
     }
     pthread_mutex_init(&r->mu, NULL);
+    /* Best effort: without a leader now, reads start from what they find. */
+    barrier(r);
     r->ops.version = META_OPS_VERSION;
     r->ops.impl = r;
     r->ops.create = create;
