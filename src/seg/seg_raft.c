@@ -55,6 +55,12 @@
 #define READ_MAX_BYTES  (8u << 20)
 #define WAIT_SLACK_MS   3000  /* the RPC deadline beyond a wait's own */
 #define APPEND_RETRY_MS 15000 /* resending an append of unknown outcome */
+/* An append is one Raft entry, which libraft keeps in memory and sends in
+ * one message: heartbeats queue behind it, so an entry that takes longer
+ * than an election timeout to reach the followers costs the group its
+ * leader, again and again. Larger appends (a record of more than about
+ * this size) are refused. */
+#define APPEND_MAX_BYTES (16u << 20)
 
 struct pool {
     struct net_rpc *idle[POOL_MAX];
@@ -236,6 +242,15 @@ static int op_append(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
 
     if (a->n < 1)
         return errmsg_fail(s->errmsg, DLOG_EINVAL, "append: no entries");
+    size_t total = 0;
+    for (int i = 0; i < a->n; i++)
+        total += a->entries[i].iov_len;
+    if (total > APPEND_MAX_BYTES)
+        return errmsg_fail(
+            s->errmsg, DLOG_ETOOBIG,
+            "append of %zu bytes: cluster mode takes at most %u MiB in one "
+            "append (one record, with its framing)",
+            total, APPEND_MAX_BYTES >> 20);
     req_init(&q, WIRE_SEG_APPEND, group_of(r, stream), stream, seq);
     q.u.seg.epoch = a->epoch;
     q.u.seg.flags = a->flags;

@@ -35,6 +35,11 @@ int core_backend_is_file(void)
     return strncmp(base_uri, "file:", 5) == 0;
 }
 
+int core_backend_is_cluster(void)
+{
+    return strncmp(base_uri, "cluster:", 8) == 0;
+}
+
 int core_backend_durable(void)
 {
     return !core_backend_is_mem();

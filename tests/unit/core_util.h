@@ -27,6 +27,8 @@ const char *core_base_uri(void);
 /* Kinds of backend, for the few tests that depend on one. */
 int core_backend_is_mem(void);
 int core_backend_is_file(void);
+/* cluster://: appends are Raft entries, at most 16 MiB each. */
+int core_backend_is_cluster(void);
 /* 1 if data outlives every handle (a reopened namespace sees it). */
 int core_backend_durable(void);
 /* 1 if several processes can open the namespace at once. */
