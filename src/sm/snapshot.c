@@ -410,7 +410,8 @@ int snap_list(struct dlog_sm *sm, struct snap_file **files, size_t *n)
             cap = nc;
         }
         v[*n].dlsn = d;
-        snprintf(v[*n].name, sizeof v[*n].name, "%s", de->d_name);
+        /* parse_name checked that de->d_name is exactly this name */
+        file_name(v[*n].name, sizeof v[*n].name, "", d);
         (*n)++;
     }
     closedir(dir);
