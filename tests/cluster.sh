@@ -11,12 +11,15 @@
 #   cluster.sh uri DIR       print the cluster URI
 #   cluster.sh down DIR      stop every proxy and node (SIGTERM, then SIGKILL)
 #   cluster.sh proxy-uri DIR print the proxies' URI
+#   cluster.sh kill-proxy DIR I     SIGKILL proxy I
+#   cluster.sh restart-proxy DIR I  start proxy I again, on the same address
 #
 # The cluster URI is "cluster://H:P,H:P,..." (the nodes' listen addresses).
 # With CLUSTER_PROXIES=K (default 0), up also starts K `dlogd --role proxy`
 # in front of the nodes and prints their "dlog://H:P,..." URI on the line
-# before the cluster URI (pI.pid, pI.log; the URI in DIR/proxy-uri).
-# CLUSTER_PROXY_ARGS adds dlogd flags to every proxy (e.g. --log-level info).
+# before the cluster URI (pI.args, pI.pid, pI.log, appended to across
+# restarts; the URI in DIR/proxy-uri). CLUSTER_PROXY_ARGS adds arguments
+# to every proxy's (split on blanks), e.g. "--log-level info".
 # CLUSTER_GROUPS=G (default 1) gives every node G data groups; a node's
 # group g takes its Raft port + 1 + g.
 # DIR keeps, per node I: nI/ (its data), nI.args (its dlogd arguments, one
@@ -58,7 +61,14 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.clos
 }
 
 pid_of() { cat "$1/n$2.pid" 2>/dev/null; }
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+# A zombie is not alive: a killed process may wait a while for its reaper.
+alive() {
+  local st
+  [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st%% *}" != Z ]
+}
 
 # start_node DIR I: runs dlogd with nI.args; waits (deadline) until it
 # listens. 0, or 1 if it exited (a port in use, say).
@@ -173,30 +183,44 @@ cmd_up() {
   cat "$dir/uri"
 }
 
+# start_proxy DIR I: runs dlogd with pI.args, waits (deadline) until it
+# prints its listening line (the pI.starts-th); 0, or 1 if it did not.
+start_proxy() {
+  local dir=$1 i=$2 args=() line pid deadline
+  while IFS= read -r line; do args+=("$line"); done <"$dir/p$i.args"
+  "$DLOGD_BIN" "${args[@]}" >>"$dir/p$i.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$dir/p$i.pid"
+  deadline=$((SECONDS + 20))
+  while [ $SECONDS -lt $deadline ]; do
+    [ "$(grep -c '^dlogd: listening on' "$dir/p$i.log")" -ge "$(cat "$dir/p$i.starts")" ] &&
+      return 0
+    alive "$pid" || return 1
+    sleep 0.05 # polls the log for the listening line, up to the deadline
+  done
+  return 1
+}
+
 # start_proxies DIR K: K proxies on free ports (port 0), each waited for
-# (deadline) until it prints its listening line; DIR/proxy-uri.
+# (deadline) until it prints its listening line; DIR/proxy-uri. Each one's
+# pI.args then names the port it got, so that a restart takes it again.
 start_proxies() {
-  local dir=$1 k=$2 i pid deadline out="" addr
+  local dir=$1 k=$2 i out="" addr extra=()
+  read -r -a extra <<<"${CLUSTER_PROXY_ARGS:-}"
   for i in $(seq 1 "$k"); do
     : >"$dir/p$i.log"
-    # shellcheck disable=SC2086 # CLUSTER_PROXY_ARGS: extra words on purpose
-    "$DLOGD_BIN" --role proxy --cluster "$(cat "$dir/uri")" --listen 127.0.0.1:0 \
-      ${CLUSTER_PROXY_ARGS:-} >>"$dir/p$i.log" 2>&1 &
-    pid=$!
-    echo "$pid" >"$dir/p$i.pid"
-    deadline=$((SECONDS + 20))
+    echo 1 >"$dir/p$i.starts"
+    printf '%s\n' --role proxy --cluster "$(cat "$dir/uri")" --listen 127.0.0.1:0 \
+      ${extra[@]+"${extra[@]}"} >"$dir/p$i.args"
     addr=""
-    while [ $SECONDS -lt $deadline ]; do
+    start_proxy "$dir" "$i" &&
       addr=$(sed -n 's/^dlogd: listening on \([^ ]*\) .*/\1/p' "$dir/p$i.log")
-      [ -n "$addr" ] && break
-      alive "$pid" || break
-      sleep 0.05 # polls the log for the listening line, up to the deadline
-    done
     [ -n "$addr" ] || {
       cat "$dir/p$i.log" >&2
       echo "cluster.sh: proxy $i does not start" >&2
       return 1
     }
+    sed -i "s/^127\.0\.0\.1:0\$/$addr/" "$dir/p$i.args"
     out="$out${out:+,}$addr"
   done
   echo "dlog://$out" >"$dir/proxy-uri"
@@ -204,7 +228,7 @@ start_proxies() {
 
 cmd_kill() {
   local dir=$1 i=$2 pid deadline
-  pid=$(pid_of "$dir" "$i")
+  pid=${3:-$(pid_of "$dir" "$i")}
   alive "$pid" || return 0
   kill -9 "$pid"
   deadline=$((SECONDS + 10))
@@ -222,6 +246,17 @@ cmd_restart() {
   start_node "$dir" "$i" || {
     tail -5 "$dir/n$i.log" >&2
     die "node $i does not restart"
+  }
+}
+
+cmd_restart_proxy() {
+  local dir=$1 i=$2
+  [ -e "$dir/p$i.args" ] || die "no proxy $i in $dir"
+  alive "$(cat "$dir/p$i.pid")" && die "proxy $i is running"
+  echo $(($(cat "$dir/p$i.starts") + 1)) >"$dir/p$i.starts"
+  start_proxy "$dir" "$i" || {
+    tail -5 "$dir/p$i.log" >&2
+    die "proxy $i does not restart"
   }
 }
 
@@ -274,8 +309,14 @@ status) [ $# -eq 2 ] || die "usage: status DIR"; "$DLOGCTL_BIN" -u "$(cat "$2/ur
 uri) [ $# -eq 2 ] || die "usage: uri DIR"; cat "$2/uri" ;;
 proxy-uri) [ $# -eq 2 ] || die "usage: proxy-uri DIR"; cat "$2/proxy-uri" ;;
 down) [ $# -eq 2 ] || die "usage: down DIR"; cmd_down "$2" ;;
+kill-proxy)
+  [ $# -eq 3 ] || die "usage: kill-proxy DIR I"
+  [ -e "$2/p$3.pid" ] || die "no proxy $3 in $2"
+  cmd_kill "$2" "$3" "$(cat "$2/p$3.pid")"
+  ;;
+restart-proxy) [ $# -eq 3 ] || die "usage: restart-proxy DIR I"; cmd_restart_proxy "$2" "$3" ;;
 *)
-  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
   [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]
   ;;
 esac
