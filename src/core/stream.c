@@ -138,6 +138,22 @@ int stream_bump_epoch(struct embedded *e, const char *name, uint64_t *epoch,
         struct meta_segment *last = meta_stream_last(&ms);
         uint64_t id = ms.id, s = last->seq, e0 = last->epoch, t = last->last_txid;
         uint64_t newepoch = ms.epoch;
+        struct seg_info info;
+        /* Fenced first, so no older writer appends to the open segment from
+         * now on (and none adds segments once meta has the new epoch). A
+         * fence for an update that then conflicts is harmless: the retry
+         * fences higher. */
+        rv = e->seg->open(e->seg, id, s, e0, t);
+        if (rv == 0)
+            rv = e->seg->fence(e->seg, id, s, newepoch);
+        if (rv == 0)
+            rv = e->seg->info(e->seg, id, s, &info);
+        if (rv != 0) {
+            meta_stream_clear(&ms);
+            return seg_err(e, rv, errmsg, "fence segment");
+        }
+        if (info.next_entry == 0) /* empty: it is the new epoch's segment */
+            last->epoch = newepoch;
         rv = e->meta->update(e->meta, &ms);
         meta_stream_clear(&ms);
         if (rv == DLOG_ECONFLICT)
@@ -146,15 +162,12 @@ int stream_bump_epoch(struct embedded *e, const char *name, uint64_t *epoch,
             errmsg_printf(errmsg, "bump epoch of '%s': %s", name, e->meta->errmsg);
             return rv;
         }
-        /* No older writer may add segments now (meta checks the epoch) nor
-         * append to the open one once it is fenced. */
-        rv = e->seg->open(e->seg, id, s, e0, t);
-        if (rv == 0)
-            rv = e->seg->fence(e->seg, id, s, newepoch);
-        if (rv != 0)
-            return seg_err(e, rv, errmsg, "fence segment");
         *epoch = newepoch;
         *seq = s;
+        /* A segment holds the records of one epoch: the older epoch's
+         * segment is sealed and the new epoch starts its own. */
+        if (info.next_entry > 0)
+            return stream_roll(e, name, newepoch, s, seq, errmsg);
         return 0;
     }
     errmsg_printf(errmsg, "bump epoch of '%s': too many concurrent updates", name);

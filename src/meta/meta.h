@@ -25,7 +25,8 @@
 struct meta_segment {
     uint64_t seq;
     uint32_t state;      /* enum dlog_segment_state */
-    uint64_t epoch;      /* epoch of the writer that opened it */
+    uint64_t epoch;      /* the epoch whose writer writes it (an epoch bump seals a
+                            segment with records and opens one of its own) */
     uint64_t entries;    /* when sealed: entries 0 .. entries-1 */
     uint64_t records;    /* when sealed */
     uint64_t bytes;      /* when sealed */
