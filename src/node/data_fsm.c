@@ -16,6 +16,7 @@
 
 #define STATE_FORMAT 1
 static const char state_key[] = "state";
+static const char xfer_key[] = "xfer"; /* a transfer is under way */
 
 void fsm_seg_key(uint8_t k[FSM_KEY_SEG], uint64_t stream, uint64_t seq)
 {
@@ -141,13 +142,16 @@ int fsm_put_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq
     return mdb_put(txn, f->segs, &key, &val, 0);
 }
 
-int fsm_get_state(struct data_fsm *f, MDB_txn *txn, struct data_fsm_state *out)
+/* A state record under key k: zeros and *found 0 when absent. */
+static int get_rec(struct data_fsm *f, MDB_txn *txn, const char *k,
+                   struct data_fsm_state *out, int *found)
 {
-    MDB_val key = {sizeof state_key - 1, (void *)state_key}, val;
+    MDB_val key = {strlen(k), (void *)k}, val;
     const uint8_t *p;
     int rc;
 
     memset(out, 0, sizeof *out);
+    *found = 0;
     rc = mdb_get(txn, f->meta, &key, &val);
     if (rc == MDB_NOTFOUND)
         return 0;
@@ -161,13 +165,15 @@ int fsm_get_state(struct data_fsm *f, MDB_txn *txn, struct data_fsm_state *out)
     out->segments = get_u64be(p + 24);
     out->entries = get_u64be(p + 32);
     out->bytes = get_u64be(p + 40);
+    *found = 1;
     return 0;
 }
 
-int fsm_put_state(struct data_fsm *f, MDB_txn *txn, const struct data_fsm_state *st)
+static int put_rec(struct data_fsm *f, MDB_txn *txn, const char *k,
+                   const struct data_fsm_state *st)
 {
     uint8_t v[FSM_STATE_SIZE];
-    MDB_val key = {sizeof state_key - 1, (void *)state_key}, val = {sizeof v, v};
+    MDB_val key = {strlen(k), (void *)k}, val = {sizeof v, v};
 
     put_u32be(v, STATE_FORMAT);
     put_u32be(v + 4, 0);
@@ -179,7 +185,37 @@ int fsm_put_state(struct data_fsm *f, MDB_txn *txn, const struct data_fsm_state 
     return mdb_put(txn, f->meta, &key, &val, 0);
 }
 
-int fsm_lmdb_err(struct data_fsm *f, int rc, const char *what)
+int fsm_get_state(struct data_fsm *f, MDB_txn *txn, struct data_fsm_state *out)
+{
+    int found;
+
+    return get_rec(f, txn, state_key, out, &found);
+}
+
+int fsm_put_state(struct data_fsm *f, MDB_txn *txn, const struct data_fsm_state *st)
+{
+    return put_rec(f, txn, state_key, st);
+}
+
+int fsm_get_xfer(struct data_fsm *f, MDB_txn *txn, struct data_fsm_state *out, int *found)
+{
+    return get_rec(f, txn, xfer_key, out, found);
+}
+
+int fsm_put_xfer(struct data_fsm *f, MDB_txn *txn, const struct data_fsm_state *st)
+{
+    return put_rec(f, txn, xfer_key, st);
+}
+
+int fsm_del_xfer(struct data_fsm *f, MDB_txn *txn)
+{
+    MDB_val key = {sizeof xfer_key - 1, (void *)xfer_key};
+    int rc = mdb_del(txn, f->meta, &key, NULL);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int fsm_lmdb_err_to(struct data_fsm *f, char *errmsg, int rc, const char *what)
 {
     int code = DLOG_EIO;
 
@@ -189,8 +225,13 @@ int fsm_lmdb_err(struct data_fsm *f, int rc, const char *what)
         code = DLOG_ENOMEM;
     else if (rc == MDB_CORRUPTED)
         code = DLOG_ECORRUPT;
-    errmsg_printf(f->errmsg, "data fsm %s: %s: %s", f->dir, what, mdb_strerror(rc));
+    errmsg_printf(errmsg, "data fsm %s: %s: %s", f->dir, what, mdb_strerror(rc));
     return code;
+}
+
+int fsm_lmdb_err(struct data_fsm *f, int rc, const char *what)
+{
+    return fsm_lmdb_err_to(f, f->errmsg, rc, what);
 }
 
 int fsm_result(struct data_fsm *f, int rv, const char *what)
@@ -214,7 +255,7 @@ int data_fsm_open(const struct data_fsm_config *cfg, struct data_fsm **out, char
 {
     struct data_fsm *f = NULL;
     MDB_txn *txn = NULL;
-    int rc = 0, rv = DLOG_EIO;
+    int rc = 0, rv = DLOG_EIO, partial = 0;
 
     *out = NULL;
     if (cfg == NULL || cfg->version != DATA_FSM_CONFIG_VERSION || cfg->dir == NULL) {
@@ -258,6 +299,8 @@ int data_fsm_open(const struct data_fsm_config *cfg, struct data_fsm **out, char
     }
     rc = fsm_get_state(f, txn, &f->st);
     if (rc == 0)
+        rc = fsm_get_xfer(f, txn, &f->want, &partial);
+    if (rc == 0)
         rc = mdb_txn_commit(txn);
     else
         mdb_txn_abort(txn);
@@ -268,6 +311,14 @@ int data_fsm_open(const struct data_fsm_config *cfg, struct data_fsm **out, char
     }
     if (rc != 0)
         goto lmdb_fail;
+    if (partial) {
+        /* A transfer was cut short (a crash): the contents are partial. */
+        atomic_store(&f->behind, 1);
+        log_warn("data-fsm",
+                 "%s: a transfer of the state at index %llu was interrupted: "
+                 "loading it again before applying",
+                 f->dir, (unsigned long long)f->want.applied);
+    }
     *out = f;
     return 0;
 
@@ -397,10 +448,25 @@ static int reached(const struct data_fsm_state *st, const struct data_fsm_state 
            (st->applied == want->applied && st->hash == want->hash);
 }
 
+/* Behind no more: f's state reached f->want (by a load). */
+static void caught_up(struct data_fsm *f)
+{
+    atomic_store(&f->behind, 0);
+    log_info("data-fsm", "%s: fetched the state at index %llu (snapshot %llu)", f->dir,
+             (unsigned long long)f->st.applied, (unsigned long long)f->want.applied);
+    fsm_changed(f, f->st.applied);
+}
+
 int fsm_catch_up(struct data_fsm *f)
 {
     int rv;
 
+    /* A load that committed on its own (another thread's, or a caller's
+     * outside fetch): f->st is its state once no load is open. */
+    if (!atomic_load(&f->loading) && reached(&f->st, &f->want)) {
+        caught_up(f);
+        return 0;
+    }
     if (f->fetch == NULL) {
         errmsg_printf(f->errmsg,
                       "data fsm %s: at index %llu, behind the snapshot at %llu, "
@@ -422,9 +488,7 @@ int fsm_catch_up(struct data_fsm *f)
                       (unsigned long long)f->want.applied);
         return DLOG_EUNAVAILABLE;
     }
-    f->behind = 0;
-    log_info("data-fsm", "%s: fetched the state at index %llu (snapshot %llu)", f->dir,
-             (unsigned long long)f->st.applied, (unsigned long long)f->want.applied);
+    caught_up(f);
     return 0;
 }
 
@@ -436,7 +500,7 @@ int fsm_catch_up(struct data_fsm *f)
  */
 int data_fsm_restore(struct data_fsm *f, const struct data_fsm_state *snap)
 {
-    if (!f->behind) {
+    if (!atomic_load(&f->behind)) {
         if (reached(&f->st, snap))
             return 0;
         if (f->st.applied == snap->applied)
@@ -446,7 +510,7 @@ int data_fsm_restore(struct data_fsm *f, const struct data_fsm_state *snap)
                       f->dir, (unsigned long long)snap->applied,
                       (unsigned long long)f->st.hash, (unsigned long long)snap->hash);
         f->want = *snap;
-        f->behind = 1;
+        atomic_store(&f->behind, 1);
     } else if (snap->applied > f->want.applied) {
         f->want = *snap;
     }
@@ -455,14 +519,14 @@ int data_fsm_restore(struct data_fsm *f, const struct data_fsm_state *snap)
 
 int data_fsm_behind(const struct data_fsm *f)
 {
-    return f->behind;
+    return atomic_load(&((struct data_fsm *)f)->behind);
 }
 
 int data_fsm_catch_up(struct data_fsm *f)
 {
-    if (!f->behind)
+    if (!atomic_load(&f->behind))
         return 0;
-    if (f->loading)
+    if (atomic_load(&f->loading))
         return DLOG_EBUSY;
     return fsm_catch_up(f);
 }

@@ -9,6 +9,8 @@
  *   "segs"     (stream u64be, seq u64be) -> struct seg_info, 10 x u64be
  *   "meta"     "state" -> struct data_fsm_state (the last applied Raft
  *              index, a chained digest of every command applied, counts)
+ *              "xfer"  -> the state being loaded, while a transfer from a
+ *              peer is under way (see data_fsm_load_begin)
  * The effects of a command and the new applied index are written in the
  * same LMDB transaction. A command whose index is at or below the stored
  * applied index is skipped, so after a restart libraft may re-feed the
@@ -45,14 +47,16 @@
  * data: only DATA_FSM_SNAP_SIZE bytes of struct data_fsm_state (format
  * version, applied index, digest, counts). A replica that restores a
  * snapshot ahead of its LMDB fetches the contents out of band from a peer
- * through cfg.fetch; with state this cheap the snapshot threshold can be low.
+ * through cfg.fetch, in chunks (see "state transfer" below); with state
+ * this cheap the snapshot threshold can be low.
  *
  * Threads: apply, restore, behind, catch_up, the load functions and the
- * raft adapter run on one thread at a time (the group's Raft loop). read,
- * info, state, dump and the notify functions may run on any thread at any
- * time: they use LMDB read transactions (MVCC), so they see exactly the
- * state at some applied index, never a half-applied command. (errmsg then
- * holds the words of whichever call failed last.)
+ * raft adapter run on one thread at a time (the group's Raft loop; a load
+ * may run on another thread while f is behind, see data_fsm_fetch_fn).
+ * read, info, state, dump, the dumpers and the notify functions may run on
+ * any thread at any time: they use LMDB read transactions (MVCC), so they
+ * see exactly the state at some applied index, never a half-applied
+ * command. (errmsg then holds the words of whichever call failed last.)
  */
 #ifndef DLOG_NODE_DATA_FSM_H
 #define DLOG_NODE_DATA_FSM_H
@@ -91,22 +95,28 @@ void data_fsm_snap_encode(const struct data_fsm_state *st,
 int data_fsm_snap_decode(const void *p, size_t len, struct data_fsm_state *st);
 
 /*
- * Bring f's LMDB up to (at least) the state `want`, from a peer, by calling
- * data_fsm_load_begin / _item / _commit with the items of a peer's
- * data_fsm_dump. Called on the applying thread by the restore path, and
- * while f is still behind again before each apply and by
- * data_fsm_catch_up. Return 0 or a DLOG_E* code (then f stays behind and
- * calls again later: fail fast, the Raft loop waits meanwhile).
+ * Bring f's LMDB up to (at least) the state `want`, from a peer, with the
+ * load functions below fed by a peer's dump. Called on the applying thread
+ * by the restore path, and while f is still behind again before each apply
+ * and by data_fsm_catch_up. Return 0 once f holds a state at or past
+ * want (f checks), or a DLOG_E* code (f stays behind and calls again
+ * later: fail fast, the Raft loop waits meanwhile).
  *
- * The network implementation (the node, issue 6) asks a peer that has
- * applied at least want->applied -- the leader, or any replica whose
- * reported applied index is high enough -- to stream its data_fsm_dump over
- * the node connection (a read transaction on the peer: consistent and not
- * blocking its applies), feeding each item to data_fsm_load_item as it
- * arrives. The load replaces the contents in one write transaction, so a
- * transfer cut short leaves the old state. The peer may be ahead of want
- * (its applies go on); that is fine: commands up to its applied index are
- * committed, and they are skipped when libraft feeds them.
+ * A fetch may be asynchronous: it starts the transfer on another thread
+ * and returns DLOG_EUNAVAILABLE while it runs; a later call (an apply, the
+ * node's timer) returns 0 once the transfer has committed. While f is
+ * behind, that thread may call the load functions: the applying thread
+ * then applies nothing (every apply asks fetch first) and touches none of
+ * what the load writes.
+ *
+ * The node's implementation (node_xfer.c) asks a peer that has applied at
+ * least want->applied -- the leader first, then the other replicas -- for
+ * its contents in chunks (SEG_DUMP, docs/protocol.md), all from one LMDB
+ * read transaction pinned on the peer for the transfer (a
+ * data_fsm_dumper), and loads each chunk as it arrives: memory stays
+ * bounded by a chunk whatever the size of the contents. The peer may be
+ * ahead of want (its applies go on); that is fine: commands up to its
+ * applied index are committed, and they are skipped when libraft feeds them.
  */
 typedef int (*data_fsm_fetch_fn)(void *arg, struct data_fsm *f,
                                  const struct data_fsm_state *want);
@@ -129,7 +139,9 @@ struct data_fsm_config {
  * Opens (creating if empty) the FSM stored in cfg->dir; cfg is copied.
  * Returns 0 and *out, or DLOG_EINVAL, DLOG_ENOMEM, DLOG_EIO, DLOG_ECORRUPT
  * with words in errmsg (DLOG_ERRMSG_SIZE bytes). One FSM per directory per
- * process (an LMDB rule).
+ * process (an LMDB rule). A directory left by an interrupted transfer (its
+ * marker, see data_fsm_load_begin) opens behind: nothing is applied until
+ * a fetch has loaded a whole state again.
  */
 int data_fsm_open(const struct data_fsm_config *cfg, struct data_fsm **out, char *errmsg);
 /* Closes f; nothing may use it any more, nor the raft_fsm made from it. */
@@ -164,7 +176,9 @@ int data_fsm_apply(struct data_fsm *f, uint64_t index, const void *cmd, size_t l
  * ahead of it (the usual case after a restart); otherwise (behind, or at the
  * same index with another digest) f is marked behind and cfg.fetch is
  * called. Returns 0 when f is now at or ahead of `snap`, or the fetch's
- * error: f then stays behind and apply calls fetch again.
+ * error: f then stays behind and apply calls fetch again. Once a fetch has
+ * brought f up to date, cfg.notify is called with the new applied index
+ * (on the applying thread).
  */
 int data_fsm_restore(struct data_fsm *f, const struct data_fsm_state *snap);
 /* 1 while f is behind a restored snapshot (fetch pending), else 0. */
@@ -229,17 +243,71 @@ typedef int (*data_fsm_dump_fn)(void *arg, const struct data_fsm_item *it);
 int data_fsm_dump(struct data_fsm *f, data_fsm_dump_fn visit, void *arg);
 
 /*
- * Replacing f's contents with a dump: begin opens a write transaction and
- * empties the store inside it; each item of the dump goes to load_item in
- * the order dump gave it; commit checks that the items add up to the STATE
- * item's counts and that it is not older than f's applied index, then
- * commits (atomically: old contents or new, never a mix). abort drops the
- * transaction. commit and abort free ld. All on the applying thread, with
- * no apply in between (cfg.fetch is the place). Return 0 or DLOG_E*.
+ * A position in a dump: after nothing (kind 0), after the segment
+ * (stream, seq) (kind DATA_FSM_ITEM_SEG), or after the entry (stream, seq,
+ * entry) (kind DATA_FSM_ITEM_ENTRY). Keys are visited in ascending order,
+ * segments before entries, so a position names where a dump resumes.
  */
+struct data_fsm_pos {
+    int kind;
+    uint64_t stream, seq, entry;
+};
+
+/*
+ * A dump in chunks, for state transfer: open pins one LMDB read
+ * transaction (the contents as of one applied index, *st) until close,
+ * whatever is applied meanwhile; each next call visits the SEG and ENTRY
+ * items after *pos (no STATE item), at least one and then until max_bytes
+ * of keys and values have been visited, and moves *pos past the last one
+ * visited. Entry bytes given to visit stay valid until close (they are
+ * LMDB's pages of the pinned transaction).
+ *
+ * next returns 0 when items may follow, 1 when the dump is complete (no
+ * item after *pos), visit's non-zero code, or DLOG_EIO / DLOG_ECORRUPT.
+ * open returns 0 or DLOG_EIO, DLOG_ENOMEM. A dumper may be used from any
+ * thread, one call at a time; close every dumper before data_fsm_close.
+ * A pinned transaction keeps LMDB from reusing the pages it sees: close
+ * idle dumpers (the node drops a transfer idle for 30 s).
+ */
+struct data_fsm_dumper;
+int data_fsm_dumper_open(struct data_fsm *f, struct data_fsm_state *st,
+                         struct data_fsm_dumper **out);
+int data_fsm_dumper_next(struct data_fsm_dumper *d, struct data_fsm_pos *pos,
+                         size_t max_bytes, data_fsm_dump_fn visit, void *arg);
+void data_fsm_dumper_close(struct data_fsm_dumper *d);
+
+/*
+ * Replacing f's contents with a dump, in several LMDB transactions so that
+ * memory stays bounded whatever the contents' size:
+ * - begin allocates the load (nothing is written yet); errmsg, when not
+ *   NULL, is the caller's DLOG_ERRMSG_SIZE buffer for the load's words
+ *   (it must outlive the load; NULL: f's own errmsg), so that a load on
+ *   another thread does not share f's.
+ * - the STATE item comes first: a state older than f's applied index is
+ *   refused (DLOG_ECORRUPT, nothing changed); otherwise one transaction
+ *   empties f, zeroes its stored state and writes a "transfer in
+ *   progress" marker holding the STATE item.
+ * - SEG then ENTRY items follow in the order a dump gives them; they are
+ *   written as they come, committed every DATA_FSM_LOAD_TXN_BYTES and at
+ *   each flush.
+ * - commit checks that the items add up to the STATE item's counts and, in
+ *   the same transaction as the last items, stores that state and removes
+ *   the marker.
+ * Once the marker is written, f holds a partial copy until a commit: a
+ * failed item or commit, an abort, or a crash leaves the marker, and f
+ * stays (or, reopened, starts) behind -- data_fsm_open reads the marker --
+ * so the next fetch loads everything again. commit and abort free ld
+ * (commit also on failure). Return 0 or DLOG_E*; DLOG_EBUSY from begin
+ * while another load is open.
+ *
+ * Threads: on the applying thread, or, while f is behind, on one other
+ * thread (see data_fsm_fetch_fn); never two loads at once.
+ */
+#define DATA_FSM_LOAD_TXN_BYTES (8u << 20)
 struct data_fsm_load;
-int data_fsm_load_begin(struct data_fsm *f, struct data_fsm_load **out);
+int data_fsm_load_begin(struct data_fsm *f, char *errmsg, struct data_fsm_load **out);
 int data_fsm_load_item(struct data_fsm_load *ld, const struct data_fsm_item *it);
+int data_fsm_load_flush(struct data_fsm_load *ld);
 int data_fsm_load_commit(struct data_fsm_load *ld);
 void data_fsm_load_abort(struct data_fsm_load *ld);
 

@@ -342,14 +342,16 @@ int data_fsm_apply(struct data_fsm *f, uint64_t index, const void *cmd, size_t l
 
     memset(res, 0, sizeof *res);
     res->index = index;
-    if (f->loading) {
-        errmsg_printf(f->errmsg, "data fsm %s: apply during a load", f->dir);
-        return DLOG_EBUSY;
-    }
-    if (f->behind) {
+    /* Behind first: while a transfer runs on another thread the fetch says
+     * so (DLOG_EUNAVAILABLE, which keeps a follower in service). */
+    if (atomic_load(&f->behind)) {
         rv = fsm_catch_up(f);
         if (rv != 0)
             return rv;
+    }
+    if (atomic_load(&f->loading)) {
+        errmsg_printf(f->errmsg, "data fsm %s: apply during a load", f->dir);
+        return DLOG_EBUSY;
     }
     if (index <= f->st.applied) {
         res->skipped = 1;

@@ -12,6 +12,7 @@
 #define DLOG_NODE_DATA_FSM_INT_H
 
 #include <lmdb.h>
+#include <stdatomic.h>
 
 #include <dlog/err.h>
 
@@ -33,14 +34,16 @@ struct data_fsm {
     /* The stored state, mirrored in memory; written only on the applying
      * thread, after the transaction that stored it has committed. */
     struct data_fsm_state st;
-    /* Behind a restored snapshot: LMDB must reach `want` (by cfg.fetch)
-     * before anything more is applied. */
-    int behind;
+    /* Behind a restored snapshot (or a partial transfer): LMDB must reach
+     * `want` (by cfg.fetch) before anything more is applied. Set and
+     * cleared on the applying thread; a load on another thread (only while
+     * behind) reads it, and sets it only if it was not set. */
+    atomic_int behind;
     struct data_fsm_state want;
 
     struct raft *raft;             /* the adapter's, see data_fsm_raft_bind */
     struct data_fsm_result result; /* the adapter's *result */
-    int loading;                   /* a data_fsm_load is open */
+    atomic_int loading;            /* a data_fsm_load is open */
 
     struct doorbell bell;
     char errmsg[DLOG_ERRMSG_SIZE];
@@ -94,6 +97,13 @@ static inline int fsm_is_local(int rv)
 
 /* Translates an LMDB (or errno) code into a DLOG_E* code, with words. */
 int fsm_lmdb_err(struct data_fsm *f, int rc, const char *what);
+/* The same, with the words in errmsg (DLOG_ERRMSG_SIZE bytes). */
+int fsm_lmdb_err_to(struct data_fsm *f, char *errmsg, int rc, const char *what);
+/* The stored transfer marker: 0 and *out (*found 1 or 0), or an LMDB code. */
+int fsm_get_xfer(struct data_fsm *f, MDB_txn *txn, struct data_fsm_state *out,
+                 int *found);
+int fsm_put_xfer(struct data_fsm *f, MDB_txn *txn, const struct data_fsm_state *st);
+int fsm_del_xfer(struct data_fsm *f, MDB_txn *txn);
 /* Turns a helper's result (0, DLOG_E*, LMDB code) into 0 or a DLOG_E* code. */
 int fsm_result(struct data_fsm *f, int rv, const char *what);
 

@@ -105,7 +105,7 @@ static int rf_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned
     *bufs = NULL;
     *n_bufs = 0;
     /* No snapshot of contents we do not have: libraft retries later. */
-    if (f->behind)
+    if (atomic_load(&f->behind))
         return RAFT_BUSY;
     /* Make LMDB durable up to here before libraft stores a snapshot that
      * lets it drop the log below (MDB_NOMETASYNC defers the meta page). */

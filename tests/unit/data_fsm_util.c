@@ -209,7 +209,7 @@ static int load_item(void *arg, const struct data_fsm_item *it)
 int fsm_copy(struct data_fsm *src, struct data_fsm *dst)
 {
     struct data_fsm_load *ld;
-    int rv = data_fsm_load_begin(dst, &ld);
+    int rv = data_fsm_load_begin(dst, NULL, &ld);
 
     if (rv != 0)
         return rv;

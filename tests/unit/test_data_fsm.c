@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <dlog/err.h>
 
@@ -828,82 +830,6 @@ END_TEST
 
 /* ------------------------------------------------------------ transfer */
 
-static int drop_entries(void *arg, const struct data_fsm_item *it)
-{
-    if (it->kind == DATA_FSM_ITEM_ENTRY && it->entry == 1)
-        return 0; /* lose one */
-    return data_fsm_load_item(arg, it);
-}
-
-START_TEST(test_transfer)
-{
-    struct data_fsm *a = fsm_open(dir_a, NULL, NULL);
-    struct data_fsm *b = fsm_open(dir_b, NULL, NULL);
-    struct data_fsm_state sa, sb;
-    struct data_fsm_load *ld;
-    struct data_fsm_item it;
-    uint32_t da, db;
-
-    apply_history(a, 2, 0, N_CMDS, 0);
-    apply_history(b, 2, 0, 5, 0);
-    db = fsm_digest(b, &sb);
-    da = fsm_digest(a, &sa);
-    ck_assert_uint_ne(da, db);
-
-    /* Items that do not add up are refused; b keeps its contents. */
-    ck_assert_int_eq(data_fsm_load_begin(b, &ld), 0);
-    struct data_fsm_load *ld2 = (struct data_fsm_load *)1;
-    ck_assert_int_eq(data_fsm_load_begin(b, &ld2), DLOG_EBUSY);
-    ck_assert_ptr_null(ld2);
-    ck_assert_int_eq(data_fsm_dump(a, drop_entries, ld), 0);
-    ck_assert_int_eq(data_fsm_load_commit(ld), DLOG_ECORRUPT);
-    ck_assert_str_ne(data_fsm_errmsg(b), "");
-    ck_assert_uint_eq(fsm_digest(b, NULL), db);
-
-    /* Out of order: an entry before the state. */
-    ck_assert_int_eq(data_fsm_load_begin(b, &ld), 0);
-    memset(&it, 0, sizeof it);
-    it.kind = DATA_FSM_ITEM_ENTRY;
-    ck_assert_int_eq(data_fsm_load_item(ld, &it), DLOG_ECORRUPT);
-    data_fsm_load_abort(ld);
-    /* An entry of a segment that is not there. */
-    ck_assert_int_eq(data_fsm_load_begin(b, &ld), 0);
-    it.kind = DATA_FSM_ITEM_STATE;
-    ck_assert_int_eq(data_fsm_load_item(ld, &it), 0);
-    it.kind = DATA_FSM_ITEM_ENTRY;
-    it.stream = 77;
-    ck_assert_int_eq(data_fsm_load_item(ld, &it), DLOG_ECORRUPT);
-    data_fsm_load_abort(ld);
-    ck_assert_uint_eq(fsm_digest(b, NULL), db);
-
-    /* Apply is refused while a load is open. */
-    struct data_fsm_result r;
-    ck_assert_int_eq(data_fsm_load_begin(b, &ld), 0);
-    ck_assert_int_eq(data_fsm_apply(b, 1000, "x", 1, &r), DLOG_EBUSY);
-    data_fsm_load_abort(ld);
-
-    /* A whole copy: identical, and b then applies what follows. */
-    ck_assert_int_eq(fsm_copy(a, b), 0);
-    ck_assert_uint_eq(fsm_digest(b, &sb), da);
-    ck_assert_uint_eq(sb.hash, sa.hash);
-    apply_history(b, 2, 0, N_CMDS, 1);
-    ck_assert_uint_eq(fsm_digest(b, NULL), da);
-
-    /* An older state is refused. */
-    data_fsm_close(a);
-    tdir_remove(dir_a);
-    ck_assert_int_eq(mkdir(dir_a, 0755), 0);
-    a = fsm_open(dir_a, NULL, NULL);
-    apply_history(a, 2, 0, 3, 0);
-    ck_assert_int_eq(fsm_copy(a, b), DLOG_ECORRUPT);
-    ck_assert_uint_eq(fsm_digest(b, NULL), da);
-    data_fsm_close(a);
-    data_fsm_close(b);
-}
-END_TEST
-
-/* ------------------------------------------------------------ restore */
-
 struct fetcher {
     struct data_fsm *src;
     int calls;
@@ -923,6 +849,329 @@ static int fetch_from(void *arg, struct data_fsm *f, const struct data_fsm_state
     }
     return fsm_copy(ft->src, f);
 }
+
+struct chunk_load {
+    struct data_fsm_load *ld;
+    int items;
+};
+
+/* Counts the items, loads none. */
+static int drop_all(void *arg, const struct data_fsm_item *it)
+{
+    struct chunk_load *c = arg;
+
+    (void)it;
+    c->items++;
+    return 0;
+}
+
+static int drop_entries(void *arg, const struct data_fsm_item *it)
+{
+    if (it->kind == DATA_FSM_ITEM_ENTRY && it->entry == 1)
+        return 0; /* lose one */
+    return data_fsm_load_item(arg, it);
+}
+
+START_TEST(test_transfer)
+{
+    struct data_fsm *a = fsm_open(dir_a, NULL, NULL);
+    struct data_fsm *b = fsm_open(dir_b, NULL, NULL);
+    struct data_fsm_state sa, sb;
+    struct data_fsm_load *ld;
+    struct data_fsm_item it;
+    struct data_fsm_result r;
+    uint32_t da, db;
+
+    apply_history(a, 2, 0, N_CMDS, 0);
+    apply_history(b, 2, 0, 5, 0);
+    db = fsm_digest(b, &sb);
+    da = fsm_digest(a, &sa);
+    ck_assert_uint_ne(da, db);
+
+    /* Apply is refused while a load is open; a load aborted before its
+     * STATE item changed nothing. */
+    ck_assert_int_eq(data_fsm_load_begin(b, NULL, &ld), 0);
+    struct data_fsm_load *ld2 = (struct data_fsm_load *)1;
+    ck_assert_int_eq(data_fsm_load_begin(b, NULL, &ld2), DLOG_EBUSY);
+    ck_assert_ptr_null(ld2);
+    ck_assert_int_eq(data_fsm_apply(b, 1000, "x", 1, &r), DLOG_EBUSY);
+    data_fsm_load_abort(ld);
+    ck_assert_uint_eq(fsm_digest(b, NULL), db);
+    ck_assert_int_eq(data_fsm_behind(b), 0);
+
+    /* An older state is refused before anything is written. */
+    ck_assert_int_eq(data_fsm_load_begin(b, NULL, &ld), 0);
+    memset(&it, 0, sizeof it);
+    it.kind = DATA_FSM_ITEM_STATE;
+    it.state.applied = sb.applied - 1;
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), DLOG_ECORRUPT);
+    data_fsm_load_abort(ld);
+    ck_assert_uint_eq(fsm_digest(b, NULL), db);
+    ck_assert_int_eq(data_fsm_behind(b), 0);
+
+    /* Out of order: an entry before the state. */
+    ck_assert_int_eq(data_fsm_load_begin(b, NULL, &ld), 0);
+    it.kind = DATA_FSM_ITEM_ENTRY;
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), DLOG_ECORRUPT);
+    data_fsm_load_abort(ld);
+    ck_assert_uint_eq(fsm_digest(b, NULL), db);
+
+    /* Items that do not add up are refused at the commit; b's old contents
+     * are gone by then (the load writes as it goes), so it is left partial:
+     * behind, its state zero, applying nothing. */
+    char words[DLOG_ERRMSG_SIZE] = "";
+    ck_assert_int_eq(data_fsm_load_begin(b, words, &ld), 0);
+    ck_assert_int_eq(data_fsm_dump(a, drop_entries, ld), 0);
+    ck_assert_int_eq(data_fsm_behind(b), 1);
+    ck_assert_int_eq(data_fsm_load_commit(ld), DLOG_ECORRUPT);
+    ck_assert_str_ne(words, "");
+    ck_assert_int_eq(data_fsm_behind(b), 1);
+    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_uint_eq(sb.applied, 0);
+    ck_assert_int_eq(data_fsm_apply(b, 1000, "x", 1, &r), DLOG_EUNAVAILABLE);
+
+    /* An entry of a segment that is not there; an entry twice. */
+    ck_assert_int_eq(data_fsm_load_begin(b, NULL, &ld), 0);
+    it.kind = DATA_FSM_ITEM_STATE;
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), 0);
+    it.kind = DATA_FSM_ITEM_ENTRY;
+    it.stream = 77;
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), DLOG_ECORRUPT);
+    data_fsm_load_abort(ld);
+    ck_assert_int_eq(data_fsm_load_begin(b, NULL, &ld), 0);
+    it.kind = DATA_FSM_ITEM_STATE;
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), 0);
+    it.kind = DATA_FSM_ITEM_SEG;
+    it.stream = 77;
+    it.info.next_entry = 5;
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), 0);
+    it.kind = DATA_FSM_ITEM_ENTRY;
+    it.entry = 2;
+    it.p = "xy";
+    it.len = 2;
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), 0);
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), DLOG_ECORRUPT);
+    it.entry = 1;
+    ck_assert_int_eq(data_fsm_load_item(ld, &it), DLOG_ECORRUPT);
+    data_fsm_load_abort(ld);
+    ck_assert_int_eq(data_fsm_behind(b), 1);
+
+    /* A whole copy: identical; the next apply finds b caught up (no fetch
+     * needed) and b then applies what follows. */
+    ck_assert_int_eq(fsm_copy(a, b), 0);
+    ck_assert_uint_eq(fsm_digest(b, &sb), da);
+    ck_assert_uint_eq(sb.hash, sa.hash);
+    apply_history(b, 2, 0, N_CMDS, 1);
+    ck_assert_int_eq(data_fsm_behind(b), 0);
+    ck_assert_uint_eq(fsm_digest(b, NULL), da);
+
+    /* An older state is refused. */
+    data_fsm_close(a);
+    tdir_remove(dir_a);
+    ck_assert_int_eq(mkdir(dir_a, 0755), 0);
+    a = fsm_open(dir_a, NULL, NULL);
+    apply_history(a, 2, 0, 3, 0);
+    ck_assert_int_eq(fsm_copy(a, b), DLOG_ECORRUPT);
+    ck_assert_uint_eq(fsm_digest(b, NULL), da);
+    data_fsm_close(a);
+    data_fsm_close(b);
+}
+END_TEST
+
+/*
+ * Contents for the chunked transfers: streams 1..4, two segments each,
+ * entries of 1..3 records (about 100 bytes to a few KiB), so that chunks
+ * cut through segments and the SEG/ENTRY boundary.
+ */
+static uint64_t apply_many(struct data_fsm *f, uint64_t index, int rounds)
+{
+    struct data_fsm_result r;
+    struct data_cmd c;
+
+    for (uint64_t s = 1; s <= 4; s++)
+        for (uint64_t q = 1; q <= 2; q++) {
+            c = cmd_open(s, q, 1, 0, 1700000000000ULL);
+            if (fsm_apply_cmd(f, index++, &c, &r) != 0 && r.status != 0)
+                ck_abort_msg("open: %s", r.errmsg);
+        }
+    for (int k = 0; k < rounds; k++)
+        for (uint64_t s = 1; s <= 4; s++)
+            for (uint64_t q = 1; q <= 2; q++) {
+                struct iovec e[2] = {make_entry(0, 1 + k % 3, 0), make_entry(0, 1, 0)};
+                c = cmd_append(s, q, 1, SEG_APPEND_AUTO_TXID, e, 2);
+                ck_assert_int_eq(fsm_apply_cmd(f, index++, &c, &r), 0);
+                free_entries(e, 2);
+            }
+    return index;
+}
+
+static int chunk_item(void *arg, const struct data_fsm_item *it)
+{
+    struct chunk_load *cl = arg;
+
+    cl->items++;
+    return data_fsm_load_item(cl->ld, it);
+}
+
+/*
+ * Copies src into dst as the node does: a dumper pinned on src, chunks of
+ * at most `chunk` bytes, each loaded and flushed; every third chunk is
+ * asked for twice from the same position (a reply lost on the way: the
+ * second answer is the same, and only one is loaded). Stops after
+ * stop_after chunks without committing when stop_after > 0 (returns 1).
+ */
+static int chunked_copy(struct data_fsm *src, struct data_fsm *dst, size_t chunk,
+                        int stop_after, struct data_fsm_state *st)
+{
+    struct data_fsm_dumper *d;
+    struct data_fsm_pos pos = {0, 0, 0, 0}, again;
+    struct data_fsm_item it;
+    struct chunk_load cl = {NULL, 0}, lost = {NULL, 0};
+    int rv, chunks = 0;
+
+    memset(&it, 0, sizeof it);
+    it.kind = DATA_FSM_ITEM_STATE;
+    ck_assert_int_eq(data_fsm_dumper_open(src, &it.state, &d), 0);
+    if (st != NULL)
+        *st = it.state;
+    ck_assert_int_eq(data_fsm_load_begin(dst, NULL, &cl.ld), 0);
+    ck_assert_int_eq(data_fsm_load_item(cl.ld, &it), 0);
+    do {
+        if (chunks % 3 == 2) {
+            /* the lost reply: visited, never loaded */
+            again = pos;
+            rv = data_fsm_dumper_next(d, &again, chunk, drop_all, &lost);
+            ck_assert_int_ge(rv, 0);
+        }
+        cl.items = 0;
+        again = pos;
+        rv = data_fsm_dumper_next(d, &pos, chunk, chunk_item, &cl);
+        ck_assert_int_ge(rv, 0);
+        ck_assert_int_ge(cl.items, rv == 0 ? 1 : 0);
+        ck_assert_int_eq(data_fsm_load_flush(cl.ld), 0);
+        chunks++;
+        if (stop_after > 0 && chunks == stop_after) {
+            data_fsm_dumper_close(d);
+            return 1;
+        }
+    } while (rv == 0);
+    data_fsm_dumper_close(d);
+    ck_assert_int_gt(chunks, chunk <= 4096 ? 3 : 0);
+    return data_fsm_load_commit(cl.ld);
+}
+
+START_TEST(test_transfer_chunked)
+{
+    struct data_fsm *a = fsm_open(dir_a, NULL, NULL);
+    struct data_fsm *b = fsm_open(dir_b, NULL, NULL);
+    struct data_fsm_state sa, sb, st;
+    uint64_t next = apply_many(a, 1, 30);
+    uint32_t da = fsm_digest(a, &sa);
+
+    /* Chunk sizes from "one item each" up: the same copy every time. */
+    const size_t sizes[] = {1, 700, 4096, 65536};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        ck_assert_int_eq(chunked_copy(a, b, sizes[k], 0, &st), 0);
+        ck_assert_uint_eq(fsm_digest(b, &sb), da);
+        ck_assert_uint_eq(sb.applied, sa.applied);
+        ck_assert_int_eq(data_fsm_catch_up(b), 0);
+    }
+
+    /* One consistent point: applies on the source while a dumper is open
+     * do not show in it. */
+    struct data_fsm_dumper *d;
+    struct data_fsm_pos pos = {0, 0, 0, 0};
+    struct chunk_load none = {NULL, 0};
+    ck_assert_int_eq(data_fsm_dumper_open(a, &st, &d), 0);
+    ck_assert_int_eq(data_fsm_dumper_next(d, &pos, 1000, drop_all, &none), 0);
+    next = apply_many(a, next, 2);
+    int seen_before = none.items;
+    while (data_fsm_dumper_next(d, &pos, 1000, drop_all, &none) == 0)
+        ;
+    data_fsm_dumper_close(d);
+    ck_assert_uint_eq(st.applied, sa.applied);
+    ck_assert_uint_eq((uint64_t)none.items, sa.segments + sa.entries);
+    ck_assert_int_gt(none.items, seen_before);
+    /* The dump's positions: a bad kind is refused. */
+    ck_assert_int_eq(data_fsm_dumper_open(a, &st, &d), 0);
+    pos.kind = 9;
+    ck_assert_int_eq(data_fsm_dumper_next(d, &pos, 1000, drop_all, &none), DLOG_EINVAL);
+    data_fsm_dumper_close(d);
+    (void)next;
+    data_fsm_close(a);
+    data_fsm_close(b);
+}
+END_TEST
+
+/*
+ * A transfer cut short by a crash: a child process loads a few chunks and
+ * exits without committing. The directory then opens behind (the marker),
+ * with no state and nothing applied; a fetch loads everything again, and
+ * then b applies what follows like its source.
+ */
+START_TEST(test_transfer_interrupted)
+{
+    struct data_fsm *a = fsm_open(dir_a, NULL, NULL);
+    struct data_fsm *b = fsm_open(dir_b, NULL, NULL);
+    struct data_fsm_state sa, sb, snap;
+    struct data_fsm_result r;
+    uint64_t next;
+    pid_t pid;
+    int status;
+
+    apply_many(b, 1, 2); /* b has something of its own to lose */
+    data_fsm_close(b);
+    next = apply_many(a, 1, 20);
+    fsm_digest(a, &sa);
+
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        b = fsm_open(dir_b, NULL, NULL);
+        _exit(chunked_copy(a, b, 2000, 4, NULL) == 1 ? 0 : 1);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    struct fetcher ft = {a, 0, 0, 0};
+    b = fsm_open(dir_b, fetch_from, &ft);
+    ck_assert_int_eq(data_fsm_behind(b), 1);
+    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_uint_eq(sb.applied, 0);
+    ck_assert_uint_gt(fsm_contents(b), 0); /* partial, not empty */
+    /* Snapshots are refused while partial. */
+    struct raft_fsm rf;
+    struct raft_buffer *bufs;
+    unsigned n;
+    data_fsm_raft_fsm(b, &rf);
+    ck_assert_int_eq(rf.snapshot(&rf, &bufs, &n), RAFT_BUSY);
+
+    /* libraft restores its last snapshot at start (older than the source's
+     * state here): the fetch runs and loads the whole state again. */
+    snap = sa;
+    snap.applied -= 5;
+    ck_assert_int_eq(data_fsm_restore(b, &snap), 0);
+    ck_assert_int_eq(ft.calls, 1);
+    ck_assert_int_eq(data_fsm_behind(b), 0);
+    ck_assert_uint_eq(fsm_digest(b, &sb), fsm_digest(a, NULL));
+    ck_assert_uint_eq(sb.applied, sa.applied);
+    data_fsm_close(b);
+
+    /* Reopened: complete, not behind; it applies what follows as a does. */
+    b = fsm_open(dir_b, fetch_from, &ft);
+    ck_assert_int_eq(data_fsm_behind(b), 0);
+    struct data_cmd c = cmd_simple(DATA_CMD_SEAL, 2, 1, 1);
+    ck_assert_int_eq(fsm_apply_cmd(a, next, &c, &r), 0);
+    ck_assert_int_eq(fsm_apply_cmd(b, next, &c, &r), 0);
+    ck_assert_int_eq(r.skipped, 0);
+    ck_assert_uint_eq(fsm_digest(b, NULL), fsm_digest(a, NULL));
+    ck_assert_int_eq(ft.calls, 1);
+    data_fsm_close(a);
+    data_fsm_close(b);
+}
+END_TEST
+
+/* ------------------------------------------------------------ restore */
 
 START_TEST(test_restore)
 {
@@ -1091,6 +1340,8 @@ Suite *data_fsm_suite(void)
     tcase_add_test(state, test_restart_skips_applied);
     tcase_add_test(state, test_digest_covers_index);
     tcase_add_test(state, test_transfer);
+    tcase_add_test(state, test_transfer_chunked);
+    tcase_add_test(state, test_transfer_interrupted);
     tcase_add_test(state, test_restore);
     tcase_add_test(state, test_raft_adapter);
     suite_add_tcase(s, state);
