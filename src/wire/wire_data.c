@@ -68,6 +68,20 @@ void wire_data_pack_request(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_uint32(pk, m->u.seg_wait.timeout_ms);
         return;
     }
+    if (m->type == WIRE_SEG_DUMP) {
+        const struct wire_seg_dump *q = &m->u.seg_dump;
+        msgpack_pack_array(pk, 5);
+        msgpack_pack_uint32(pk, q->group);
+        msgpack_pack_uint64(pk, q->session);
+        msgpack_pack_array(pk, 4);
+        msgpack_pack_uint32(pk, q->kind);
+        msgpack_pack_uint64(pk, q->stream);
+        msgpack_pack_uint64(pk, q->seq);
+        msgpack_pack_uint64(pk, q->entry);
+        msgpack_pack_uint64(pk, q->max_bytes);
+        msgpack_pack_uint64(pk, q->min_applied);
+        return;
+    }
     msgpack_pack_array(pk, nfields(m->type));
     msgpack_pack_uint32(pk, r->group);
     msgpack_pack_uint64(pk, r->stream);
@@ -127,6 +141,36 @@ void wire_data_pack_reply(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_array(pk, 1);
         pk_u64s(pk, m->u.seg_wait_rep.applied, m->u.seg_wait_rep.n);
         break;
+    case WIRE_SEG_DUMP: {
+        const struct wire_seg_dump_rep *r = &m->u.seg_dump_rep;
+        msgpack_pack_array(pk, 5);
+        msgpack_pack_uint64(pk, r->session);
+        msgpack_pack_array(pk, 5);
+        msgpack_pack_uint64(pk, r->applied);
+        msgpack_pack_uint64(pk, r->hash);
+        msgpack_pack_uint64(pk, r->segments);
+        msgpack_pack_uint64(pk, r->entries);
+        msgpack_pack_uint64(pk, r->bytes);
+        msgpack_pack_array(pk, (uint32_t)r->nsegs);
+        for (size_t i = 0; i < r->nsegs; i++) {
+            msgpack_pack_array(pk, 3);
+            msgpack_pack_uint64(pk, r->segs[i].stream);
+            msgpack_pack_uint64(pk, r->segs[i].seq);
+            pk_info(pk, &r->segs[i].info);
+        }
+        msgpack_pack_array(pk, (uint32_t)r->nents);
+        for (size_t i = 0; i < r->nents; i++) {
+            msgpack_pack_array(pk, 4);
+            msgpack_pack_uint64(pk, r->ents[i].stream);
+            msgpack_pack_uint64(pk, r->ents[i].seq);
+            msgpack_pack_uint64(pk, r->ents[i].entry);
+            msgpack_pack_bin(pk, r->ents[i].len);
+            if (r->ents[i].len > 0)
+                msgpack_pack_bin_body(pk, r->ents[i].p, r->ents[i].len);
+        }
+        wire_pack_bool(pk, r->done);
+        break;
+    }
     default: {
         const struct wire_seg_rep *r = &m->u.seg_rep;
         msgpack_pack_array(pk, 4);
@@ -189,6 +233,33 @@ static int dec_entries(struct wire_dec *d, const msgpack_object *o,
     return 0;
 }
 
+static int dec_dump_request(struct wire_dec *d, struct wire_seg_dump *q,
+                            const msgpack_object *body)
+{
+    const msgpack_object *b, *a;
+    int rv = wire_dec_array(d, body, "body", 5, &b);
+
+    if (rv == 0)
+        rv = wire_dec_u32(d, &b[0], "group", &q->group);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &b[1], "session", &q->session);
+    if (rv == 0)
+        rv = wire_dec_array(d, &b[2], "after", 4, &a);
+    if (rv == 0)
+        rv = wire_dec_u32(d, &a[0], "after.kind", &q->kind);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &a[1], "after.stream", &q->stream);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &a[2], "after.seq", &q->seq);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &a[3], "after.entry", &q->entry);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &b[3], "max_bytes", &q->max_bytes);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &b[4], "min_applied", &q->min_applied);
+    return rv;
+}
+
 int wire_data_decode_request(struct wire_dec *d, struct wire_msg *m,
                              const msgpack_object *body)
 {
@@ -204,6 +275,8 @@ int wire_data_decode_request(struct wire_dec *d, struct wire_msg *m,
             rv = wire_dec_u32(d, &b[1], "timeout_ms", &m->u.seg_wait.timeout_ms);
         return rv;
     }
+    if (m->type == WIRE_SEG_DUMP)
+        return dec_dump_request(d, &m->u.seg_dump, body);
     if (m->type > WIRE_SEG_WAIT)
         return wire_fail(d->errmsg, DLOG_EPROTO, "type 0x%02x is not a request",
                          (unsigned)m->type);
@@ -309,6 +382,74 @@ static int dec_read_entries(struct wire_dec *d, const msgpack_object *o,
     return 0;
 }
 
+static int dec_dump_reply(struct wire_dec *d, struct wire_seg_dump_rep *r,
+                          const msgpack_object *body)
+{
+    const msgpack_object *b, *st, *items, *f;
+    struct wire_dump_seg *segs;
+    struct wire_dump_entry *ents;
+    size_t n = 0;
+    int rv = wire_dec_array(d, body, "body", 5, &b);
+
+    if (rv == 0)
+        rv = wire_dec_u64(d, &b[0], "session", &r->session);
+    if (rv == 0)
+        rv = wire_dec_array(d, &b[1], "state", 5, &st);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &st[0], "state.applied", &r->applied);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &st[1], "state.hash", &r->hash);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &st[2], "state.segments", &r->segments);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &st[3], "state.entries", &r->entries);
+    if (rv == 0)
+        rv = wire_dec_u64(d, &st[4], "state.bytes", &r->bytes);
+    if (rv == 0)
+        rv = wire_dec_list(d, &b[2], "segs", WIRE_MAX_DUMP_ITEMS, &items, &n);
+    if (rv != 0)
+        return rv;
+    segs = wire_dec_alloc(d, (n > 0 ? n : 1) * sizeof *segs);
+    if (segs == NULL)
+        return DLOG_ENOMEM;
+    for (size_t i = 0; i < n && rv == 0; i++) {
+        rv = wire_dec_array(d, &items[i], "seg", 3, &f);
+        if (rv == 0)
+            rv = wire_dec_u64(d, &f[0], "stream", &segs[i].stream);
+        if (rv == 0)
+            rv = wire_dec_u64(d, &f[1], "seq", &segs[i].seq);
+        if (rv == 0)
+            rv = dec_info(d, &f[2], &segs[i].info);
+    }
+    if (rv != 0)
+        return wire_dec_wrap(d, rv, "segs");
+    r->segs = segs;
+    r->nsegs = n;
+    rv = wire_dec_list(d, &b[3], "entries", WIRE_MAX_DUMP_ITEMS, &items, &n);
+    if (rv != 0)
+        return rv;
+    ents = wire_dec_alloc(d, (n > 0 ? n : 1) * sizeof *ents);
+    if (ents == NULL)
+        return DLOG_ENOMEM;
+    for (size_t i = 0; i < n && rv == 0; i++) {
+        rv = wire_dec_array(d, &items[i], "entry", 4, &f);
+        if (rv == 0)
+            rv = wire_dec_u64(d, &f[0], "stream", &ents[i].stream);
+        if (rv == 0)
+            rv = wire_dec_u64(d, &f[1], "seq", &ents[i].seq);
+        if (rv == 0)
+            rv = wire_dec_u64(d, &f[2], "entry", &ents[i].entry);
+        if (rv == 0)
+            rv =
+                wire_dec_bin(d, &f[3], "bytes", WIRE_MAX_ENTRY, &ents[i].p, &ents[i].len);
+    }
+    if (rv != 0)
+        return wire_dec_wrap(d, rv, "entries");
+    r->ents = ents;
+    r->nents = n;
+    return wire_dec_bool(d, &b[4], "done", &r->done);
+}
+
 int wire_data_decode_reply(struct wire_dec *d, struct wire_msg *m,
                            const msgpack_object *body)
 {
@@ -329,6 +470,8 @@ int wire_data_decode_reply(struct wire_dec *d, struct wire_msg *m,
             rv = dec_u64s(d, &b[0], "applied", &m->u.seg_wait_rep.applied,
                           &m->u.seg_wait_rep.n);
         return rv;
+    case WIRE_SEG_DUMP:
+        return dec_dump_reply(d, &m->u.seg_dump_rep, body);
     default:
         rv = wire_dec_array(d, body, "body", 4, &b);
         if (rv == 0)
@@ -345,6 +488,53 @@ int wire_data_decode_reply(struct wire_dec *d, struct wire_msg *m,
 
 /* ---------------------------------------------------------------- checking */
 
+static int check_dump_request(const struct wire_seg_dump *q, char *errmsg)
+{
+    if (q->group >= WIRE_MAX_GROUPS)
+        return wire_fail(errmsg, DLOG_EINVAL, "group: %u is not below %d",
+                         (unsigned)q->group, WIRE_MAX_GROUPS);
+    if (q->kind != 0 && q->kind != 2 && q->kind != 3)
+        return wire_fail(errmsg, DLOG_EINVAL, "after.kind: %u is not 0, 2 or 3",
+                         (unsigned)q->kind);
+    if ((q->kind == 0 && (q->stream != 0 || q->seq != 0 || q->entry != 0)) ||
+        (q->kind == 2 && q->entry != 0))
+        return wire_fail(errmsg, DLOG_EINVAL, "after: fields set beyond its kind %u",
+                         (unsigned)q->kind);
+    if (q->session == 0 && q->kind != 0)
+        return wire_fail(errmsg, DLOG_EINVAL, "after: a new session starts at kind 0");
+    if (q->max_bytes > WIRE_MAX_DUMP_BYTES)
+        return wire_fail(errmsg, DLOG_EINVAL, "max_bytes: %llu is over %u",
+                         (unsigned long long)q->max_bytes, WIRE_MAX_DUMP_BYTES);
+    if (q->max_bytes == 0 && q->session != 0)
+        return wire_fail(errmsg, DLOG_EINVAL,
+                         "max_bytes: 0 (the state only) needs session 0");
+    return 0;
+}
+
+static int check_dump_reply(const struct wire_seg_dump_rep *r, char *errmsg)
+{
+    if (r->nsegs > WIRE_MAX_DUMP_ITEMS || (r->segs == NULL && r->nsegs > 0))
+        return wire_fail(errmsg, DLOG_EINVAL, "segs: %zu, at most %d", r->nsegs,
+                         WIRE_MAX_DUMP_ITEMS);
+    if (r->nents > WIRE_MAX_DUMP_ITEMS || (r->ents == NULL && r->nents > 0))
+        return wire_fail(errmsg, DLOG_EINVAL, "entries: %zu, at most %d", r->nents,
+                         WIRE_MAX_DUMP_ITEMS);
+    if (r->done != 0 && r->done != 1)
+        return wire_fail(errmsg, DLOG_EINVAL, "done: must be 0 or 1");
+    if (r->session == 0 && (r->nsegs > 0 || r->nents > 0 || !r->done))
+        return wire_fail(errmsg, DLOG_EINVAL,
+                         "session: 0 (the state only) with items or not done");
+    for (size_t i = 0; i < r->nsegs; i++)
+        if (r->segs[i].info.sealed > 1)
+            return wire_fail(errmsg, DLOG_EINVAL, "segs[%zu].info.sealed: must be 0 or 1",
+                             i);
+    for (size_t i = 0; i < r->nents; i++)
+        if (r->ents[i].len < 1 || r->ents[i].len > WIRE_MAX_ENTRY || r->ents[i].p == NULL)
+            return wire_fail(errmsg, DLOG_EINVAL, "entries[%zu]: %zu bytes", i,
+                             r->ents[i].len);
+    return 0;
+}
+
 int wire_data_check_request(const struct wire_msg *m, char *errmsg)
 {
     const struct wire_seg_req *r = &m->u.seg;
@@ -359,6 +549,8 @@ int wire_data_check_request(const struct wire_msg *m, char *errmsg)
                              (unsigned)w->timeout_ms, WIRE_MAX_WAIT_MS);
         return 0;
     }
+    if (m->type == WIRE_SEG_DUMP)
+        return check_dump_request(&m->u.seg_dump, errmsg);
     if (m->type > WIRE_SEG_WAIT)
         return wire_fail(errmsg, DLOG_EINVAL, "type 0x%02x is not a request", m->type);
     if (r->group >= WIRE_MAX_GROUPS)
@@ -397,6 +589,8 @@ int wire_data_check_reply(const struct wire_msg *m, char *errmsg)
                                  r->entries[i].len);
         return 0;
     }
+    case WIRE_SEG_DUMP:
+        return check_dump_reply(&m->u.seg_dump_rep, errmsg);
     case WIRE_SEG_WAIT:
         if (m->u.seg_wait_rep.n > WIRE_MAX_GROUPS ||
             (m->u.seg_wait_rep.applied == NULL && m->u.seg_wait_rep.n > 0))

@@ -68,7 +68,8 @@
     X(SEG_FENCE, 0x64)                                                                   \
     X(SEG_SEAL, 0x65)                                                                    \
     X(SEG_REMOVE, 0x66)                                                                  \
-    X(SEG_WAIT, 0x67)
+    X(SEG_WAIT, 0x67)                                                                    \
+    X(SEG_DUMP, 0x68)
 
 enum wire_type {
 #define WIRE__TYPE_ENUM(name, value) WIRE_##name = value,
@@ -439,6 +440,7 @@ struct wire_cluster_status_rep {
  *   SEG_SEAL    [group, stream, seq, epoch]
  *   SEG_REMOVE  [group, stream, seq]
  *   SEG_WAIT    [applied: array of uint, timeout_ms]
+ *   SEG_DUMP    see struct wire_seg_dump below
  */
 struct wire_seg_req {
     uint32_t group;              /* 0..WIRE_MAX_GROUPS-1 */
@@ -508,6 +510,65 @@ struct wire_seg_wait {
 struct wire_seg_wait_rep {
     const uint64_t *applied; /* 0..WIRE_MAX_GROUPS */
     size_t n;
+};
+
+/*
+ * SEG_DUMP (docs/protocol.md, "SEG_DUMP"): a replica's contents in chunks,
+ * for a replica that restored a Raft snapshot ahead of its own store
+ * (node/data_fsm.h, "state transfer"). Served by the replica asked, never
+ * redirected. Request: [group, session, after: [kind, stream, seq, entry],
+ * max_bytes, min_applied].
+ * - session 0 opens a transfer session (one read transaction pinned on the
+ *   server until the dump is complete or the session is idle for 30 s);
+ *   the reply names it, later requests pass it back.
+ * - after is the position to go on from: kind 0 (the start; stream, seq,
+ *   entry 0), 2 (after segment stream/seq; entry 0) or 3 (after entry
+ *   stream/seq/entry): the last item of the previous reply, so a request
+ *   sent again after a lost reply gets the same answer.
+ * - max_bytes: 1..WIRE_MAX_DUMP_BYTES, the reply holds at least one item
+ *   and stops once it has this many bytes of keys and values; 0 (with
+ *   session 0) asks for the state only, with no session.
+ * - min_applied: the server refuses (DLOG_EBUSY) when its state is older,
+ *   or when it is itself behind; DLOG_ENOTFOUND names a session that is
+ *   gone (start again); DLOG_EBUSY also when it serves too many sessions.
+ * Reply: [session, state: [applied, hash, segments, entries, bytes],
+ * segs: array of [stream, seq, info], entries: array of [stream, seq,
+ * entry, bytes], done]: every segment comes before every entry, each in
+ * key order; done is true when nothing follows the last item.
+ */
+#define WIRE_MAX_DUMP_BYTES (32u << 20) /* max_bytes of one SEG_DUMP */
+#define WIRE_MAX_DUMP_ITEMS 65536       /* segs, and entries, in one reply */
+
+struct wire_seg_dump {
+    uint32_t group;   /* 0..WIRE_MAX_GROUPS-1 */
+    uint64_t session; /* 0: open one */
+    uint32_t kind;    /* after: 0, 2 (a segment) or 3 (an entry) */
+    uint64_t stream;  /* after: kind 2, 3 */
+    uint64_t seq;     /* after: kind 2, 3 */
+    uint64_t entry;   /* after: kind 3 */
+    uint64_t max_bytes;
+    uint64_t min_applied;
+};
+
+struct wire_dump_seg {
+    uint64_t stream, seq;
+    struct wire_seg_info info;
+};
+
+struct wire_dump_entry {
+    uint64_t stream, seq, entry;
+    const void *p;
+    size_t len; /* 1..WIRE_MAX_ENTRY */
+};
+
+struct wire_seg_dump_rep {
+    uint64_t session;                                 /* 0 only for a state-only answer */
+    uint64_t applied, hash, segments, entries, bytes; /* the dump's state */
+    const struct wire_dump_seg *segs;                 /* 0..WIRE_MAX_DUMP_ITEMS */
+    size_t nsegs;
+    const struct wire_dump_entry *ents; /* 0..WIRE_MAX_DUMP_ITEMS */
+    size_t nents;
+    int done; /* 0 or 1 */
 };
 
 /* ------------------------------------------------------------- replies */
@@ -582,6 +643,8 @@ struct wire_msg {
         struct wire_seg_read_rep seg_read_rep;
         struct wire_seg_wait seg_wait;
         struct wire_seg_wait_rep seg_wait_rep;
+        struct wire_seg_dump seg_dump;
+        struct wire_seg_dump_rep seg_dump_rep;
     } u;
     struct wire_error err; /* replies with status != 0 */
     void *mem_;            /* private: what wire_decode allocated */

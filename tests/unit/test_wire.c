@@ -481,6 +481,24 @@ static size_t samples(struct wire_msg *out)
         m = rep(WIRE_SEG_WAIT, 71, 0);
         m.u.seg_wait_rep = (struct wire_seg_wait_rep){applied, 2};
         out[n++] = m;
+        static const struct wire_dump_seg dsegs[2] = {{42, 3, info}, {43, 1, info}};
+        static const struct wire_dump_entry dents[2] = {{42, 3, 0, e0, 7},
+                                                        {42, 3, 1, e1, 9}};
+        m = req(WIRE_SEG_DUMP, 72);
+        m.u.seg_dump = (struct wire_seg_dump){1, 0, 0, 0, 0, 0, 4 << 20, 118};
+        out[n++] = m;
+        m.u.seg_dump = (struct wire_seg_dump){1, 9, 3, 42, 3, 1, 4 << 20, 118};
+        out[n++] = m;
+        m = rep(WIRE_SEG_DUMP, 72, 0);
+        m.u.seg_dump_rep = (struct wire_seg_dump_rep){
+            9, 121, 0xfeedface12345678ULL, 2, 20, 4096, dsegs, 2, dents, 2, 0};
+        out[n++] = m;
+        m.u.seg_dump_rep =
+            (struct wire_seg_dump_rep){0, 121, 1, 2, 20, 4096, NULL, 0, NULL, 0, 1};
+        out[n++] = m;
+        m = rep(WIRE_SEG_DUMP, 72, DLOG_ENOTFOUND);
+        m.err.message = "no transfer session 9 here";
+        out[n++] = m;
     }
 
     /* a connection-level error */
@@ -683,6 +701,8 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
                    a->u.seg_wait.timeout_ms == b->u.seg_wait.timeout_ms &&
                    memcmp(a->u.seg_wait.applied, b->u.seg_wait.applied,
                           a->u.seg_wait.n * sizeof(uint64_t)) == 0;
+        case WIRE_SEG_DUMP:
+            return memcmp(&a->u.seg_dump, &b->u.seg_dump, sizeof a->u.seg_dump) == 0;
         case WIRE_CLUSTER_STATUS:
             return 1;
         case WIRE_READ:
@@ -829,6 +849,26 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
             if (x->entries[i].id != y->entries[i].id ||
                 !mem_eq(x->entries[i].p, x->entries[i].len, y->entries[i].p,
                         y->entries[i].len))
+                return 0;
+        return 1;
+    }
+    case WIRE_SEG_DUMP: {
+        const struct wire_seg_dump_rep *x = &a->u.seg_dump_rep, *y = &b->u.seg_dump_rep;
+        if (x->session != y->session || x->applied != y->applied || x->hash != y->hash ||
+            x->segments != y->segments || x->entries != y->entries ||
+            x->bytes != y->bytes || x->nsegs != y->nsegs || x->nents != y->nents ||
+            x->done != y->done)
+            return 0;
+        for (size_t i = 0; i < x->nsegs; i++)
+            if (x->segs[i].stream != y->segs[i].stream ||
+                x->segs[i].seq != y->segs[i].seq ||
+                !seg_info_eq(&x->segs[i].info, &y->segs[i].info))
+                return 0;
+        for (size_t i = 0; i < x->nents; i++)
+            if (x->ents[i].stream != y->ents[i].stream ||
+                x->ents[i].seq != y->ents[i].seq ||
+                x->ents[i].entry != y->ents[i].entry ||
+                !mem_eq(x->ents[i].p, x->ents[i].len, y->ents[i].p, y->ents[i].len))
                 return 0;
         return 1;
     }
@@ -1517,6 +1557,38 @@ START_TEST(test_encode_refuses)
     m.u.cluster_status_rep =
         (struct wire_cluster_status_rep){1, 4, 0, "", 0, 0, 0, 0, NULL, 0};
     REFUSE(m, DLOG_EINVAL, "state: 4 is not 0..3");
+    m = req(WIRE_SEG_DUMP, 1);
+    m.u.seg_dump = (struct wire_seg_dump){WIRE_MAX_GROUPS, 0, 0, 0, 0, 0, 1, 0};
+    REFUSE(m, DLOG_EINVAL, "group: 1024 is not below");
+    m.u.seg_dump = (struct wire_seg_dump){0, 5, 1, 0, 0, 0, 1, 0};
+    REFUSE(m, DLOG_EINVAL, "after.kind: 1 is not 0, 2 or 3");
+    m.u.seg_dump = (struct wire_seg_dump){0, 5, 2, 1, 1, 7, 1, 0};
+    REFUSE(m, DLOG_EINVAL, "after: fields set beyond its kind 2");
+    m.u.seg_dump = (struct wire_seg_dump){0, 5, 0, 1, 0, 0, 1, 0};
+    REFUSE(m, DLOG_EINVAL, "after: fields set beyond its kind 0");
+    m.u.seg_dump = (struct wire_seg_dump){0, 0, 3, 1, 1, 1, 1, 0};
+    REFUSE(m, DLOG_EINVAL, "after: a new session starts at kind 0");
+    m.u.seg_dump = (struct wire_seg_dump){0, 5, 3, 1, 1, 1, WIRE_MAX_DUMP_BYTES + 1, 0};
+    REFUSE(m, DLOG_EINVAL, "max_bytes: 33554433 is over");
+    m.u.seg_dump = (struct wire_seg_dump){0, 5, 3, 1, 1, 1, 0, 0};
+    REFUSE(m, DLOG_EINVAL, "max_bytes: 0 (the state only) needs session 0");
+    {
+        static const struct wire_dump_entry empty = {1, 1, 0, "", 0};
+        static const struct wire_dump_seg badseg = {1, 1, {.sealed = 2}};
+        m = rep(WIRE_SEG_DUMP, 1, 0);
+        m.u.seg_dump_rep =
+            (struct wire_seg_dump_rep){.session = 3, .ents = &empty, .nents = 1};
+        REFUSE(m, DLOG_EINVAL, "entries[0]: 0 bytes");
+        m.u.seg_dump_rep =
+            (struct wire_seg_dump_rep){.session = 3, .segs = &badseg, .nsegs = 1};
+        REFUSE(m, DLOG_EINVAL, "segs[0].info.sealed: must be 0 or 1");
+        m.u.seg_dump_rep = (struct wire_seg_dump_rep){.session = 3, .nents = 2};
+        REFUSE(m, DLOG_EINVAL, "entries: 2, at most");
+        m.u.seg_dump_rep = (struct wire_seg_dump_rep){.session = 0, .done = 0};
+        REFUSE(m, DLOG_EINVAL, "session: 0 (the state only) with items or not done");
+        m.u.seg_dump_rep = (struct wire_seg_dump_rep){.session = 3, .done = 2};
+        REFUSE(m, DLOG_EINVAL, "done: must be 0 or 1");
+    }
 
     /* Larger than the frame limit: DLOG_ETOOBIG. */
     for (size_t i = 0; i < MAX_SAMPLES; i++) {
