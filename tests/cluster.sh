@@ -21,7 +21,8 @@
 # restarts; the URI in DIR/proxy-uri). CLUSTER_PROXY_ARGS adds arguments
 # to every proxy's (split on blanks), e.g. "--log-level info".
 # CLUSTER_GROUPS=G (default 1) gives every node G data groups; a node's
-# group g takes its Raft port + 1 + g.
+# group g takes its Raft port + 1 + g. CLUSTER_NODE_ARGS adds dlogd flags
+# to every node (e.g. --data-snapshot-trailing 64).
 # DIR keeps, per node I: nI/ (its data), nI.args (its dlogd arguments, one
 # per line), nI.pid, nI.log; and uri. Binaries: $DLOGD_BIN, $DLOGCTL_BIN,
 # else $top_builddir/dlogd and dlogctl (top_builddir defaults to the
@@ -110,6 +111,8 @@ write_args() {
     echo "$dir/n$i"
     echo --groups
     echo "$GROUPS_N"
+    # shellcheck disable=SC2086 # CLUSTER_NODE_ARGS: extra words on purpose
+    for a in ${CLUSTER_NODE_ARGS:-}; do echo "$a"; done
     if [ "$i" -eq 1 ]; then
       echo --bootstrap
     else

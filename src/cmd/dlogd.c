@@ -57,7 +57,8 @@ struct config {
     char join[1024];
     char peers[4096];
     int bootstrap;
-    unsigned long groups; /* data groups; 0: 1 */
+    unsigned long groups;                                  /* data groups; 0: 1 */
+    unsigned long data_snap_threshold, data_snap_trailing; /* 0: the node's defaults */
     /* role proxy: the cluster; role broker: the proxy's listen address */
     char cluster[1024];
     char proxy_listen[300];
@@ -86,6 +87,11 @@ static void usage(FILE *f)
         "                       broker (node + proxy in one process)\n"
         "  --groups G           node: data groups (default 1; the same on every node);\n"
         "                       group g uses the --raft port + 1 + g\n"
+        "  --data-snapshot-threshold N  node: data groups' Raft entries between\n"
+        "                       snapshots (default 1024)\n"
+        "  --data-snapshot-trailing N   node: entries kept after a snapshot (default\n"
+        "                       16384); a replica further behind loads the contents\n"
+        "                       from a peer\n"
         "  --cluster URI        proxy: the cluster's nodes, cluster://HOST:PORT,...\n"
         "  --proxy-listen H:P   broker: where the proxy listens (--listen: node calls)\n"
         "  --data DIR           the namespace's (local) or the node's directory\n"
@@ -188,6 +194,17 @@ static int set_key(struct config *c, const char *key, const char *value)
         c->groups = strtoul(value, &end, 10);
         if (errno != 0 || *end != '\0' || c->groups < 1 || c->groups > 1024)
             return -1;
+    } else if (strcmp(key, "data-snapshot-threshold") == 0 ||
+               strcmp(key, "data-snapshot-trailing") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (errno != 0 || *end != '\0' || v < 1 || v > 100000000 || value[0] == '-')
+            return -1;
+        if (strcmp(key, "data-snapshot-threshold") == 0)
+            c->data_snap_threshold = v;
+        else
+            c->data_snap_trailing = v;
     } else if (strcmp(key, "cluster") == 0) {
         if (strlen(value) >= sizeof c->cluster)
             return -1;
@@ -395,6 +412,8 @@ static int run_node(const struct config *c)
     o.max_frame = c->max_frame;
     o.server_name = "dlogd " PACKAGE_VERSION " node";
     o.groups = (unsigned)c->groups;
+    o.data_snapshot_threshold = (unsigned)c->data_snap_threshold;
+    o.data_snapshot_trailing = (unsigned)c->data_snap_trailing;
     uv_loop_init(&s.loop);
     rv = node_start(&s.loop, &o, &s.node, errmsg);
     if (rv != 0) {
@@ -481,6 +500,8 @@ static int run_broker(const struct config *c)
     o.max_frame = c->max_frame;
     o.server_name = "dlogd " PACKAGE_VERSION " broker";
     o.groups = (unsigned)c->groups;
+    o.data_snapshot_threshold = (unsigned)c->data_snap_threshold;
+    o.data_snapshot_trailing = (unsigned)c->data_snap_trailing;
     uv_loop_init(&b.loop);
     rv = node_start(&b.loop, &o, &b.node, errmsg);
     if (rv != 0) {
@@ -532,6 +553,8 @@ int main(int argc, char **argv)
         {"peers", required_argument, NULL, 'P'},
         {"bootstrap", no_argument, NULL, 'B'},
         {"groups", required_argument, NULL, 'G'},
+        {"data-snapshot-threshold", required_argument, NULL, 'H'},
+        {"data-snapshot-trailing", required_argument, NULL, 'K'},
         {"cluster", required_argument, NULL, 'C'},
         {"proxy-listen", required_argument, NULL, 'X'},
         {"advertise", required_argument, NULL, 'A'},
@@ -591,6 +614,12 @@ int main(int argc, char **argv)
             break;
         case 'G':
             key = "groups";
+            break;
+        case 'H':
+            key = "data-snapshot-threshold";
+            break;
+        case 'K':
+            key = "data-snapshot-trailing";
             break;
         case 'C':
             key = "cluster";
@@ -662,6 +691,10 @@ int main(int argc, char **argv)
         c.owner_lease_ms = flags.owner_lease_ms;
     if (flags.groups != 0)
         c.groups = flags.groups;
+    if (flags.data_snap_threshold != 0)
+        c.data_snap_threshold = flags.data_snap_threshold;
+    if (flags.data_snap_trailing != 0)
+        c.data_snap_trailing = flags.data_snap_trailing;
     if (flags.id != 0)
         c.id = flags.id;
     if (flags.bootstrap)

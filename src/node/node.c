@@ -296,7 +296,7 @@ static void try_close(struct node *n)
     int quiet = n->raft.last_stored >= raft_last_index(&n->raft) && n->inflight == 0 &&
                 node_data_quiet(n);
 
-    if (n->join_running || n->raft_closing)
+    if (n->join_running || n->raft_closing || node_xfer_busy(n))
         return;
     if (!quiet && clock_now_ns() < n->stop_deadline)
         return;

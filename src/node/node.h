@@ -49,6 +49,9 @@ struct node_options {
     unsigned groups;             /* data groups hosted (each node hosts every group
                                     for now); 0: 1. Group g's Raft address is the
                                     raft address's port + 1 + g */
+    unsigned data_snapshot_threshold; /* data groups: entries between snapshots;
+                                         0: 1024 */
+    unsigned data_snapshot_trailing;  /* data groups: entries kept after one; 0: 16384 */
 };
 
 /*

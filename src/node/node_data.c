@@ -41,8 +41,9 @@
 
 /* The FSM's snapshot is 64 bytes, so snapshots are cheap: take them often.
  * Keep many entries after one, though: a replica that falls further behind
- * than the trailing entries needs the contents fetched from a peer, which
- * is not implemented yet (see fetch below). */
+ * than the trailing entries needs the contents fetched from a peer
+ * (node_xfer.c), a heavier way to catch up. libraft keeps the entries
+ * between snapshots in memory, which these bound. */
 #define DATA_THRESHOLD 1024
 #define DATA_TRAILING  16384
 #define FRAME_HEAD     8
@@ -95,25 +96,6 @@ static int dg_restore(struct raft_fsm *rf, struct raft_buffer *buf)
     struct dgroup *dg = rf->data;
 
     return dg->fsm_inner.restore(&dg->fsm_inner, buf);
-}
-
-/*
- * State transfer: a replica that restored a snapshot ahead of its LMDB
- * must fetch the contents from a peer (data_fsm.h, data_fsm_fetch_fn).
- * TODO(issue 6): stream a peer's data_fsm_dump over a node call. Until
- * then the replica stays "behind" (it neither applies nor serves reads,
- * and redirects them) and this is logged; DATA_TRAILING keeps it rare.
- */
-static int fetch(void *arg, struct data_fsm *f, const struct data_fsm_state *want)
-{
-    struct dgroup *dg = arg;
-
-    (void)f;
-    log_error("node",
-              "node %llu, data group %u: behind a snapshot at index %llu and state "
-              "transfer from a peer is not implemented yet",
-              (unsigned long long)dg->n->id, dg->g, (unsigned long long)want->applied);
-    return DLOG_EUNAVAILABLE;
 }
 
 static void notify(void *arg, uint64_t index)
@@ -189,7 +171,7 @@ static int open_group(struct node *n, struct dgroup *dg, const struct node_optio
     memset(&cfg, 0, sizeof cfg);
     cfg.version = DATA_FSM_CONFIG_VERSION;
     cfg.dir = dir;
-    cfg.fetch = fetch;
+    cfg.fetch = node_xfer_fetch; /* node_xfer.c */
     cfg.fetch_arg = dg;
     cfg.notify = notify;
     cfg.notify_arg = dg;
@@ -226,8 +208,11 @@ static int open_group(struct node *n, struct dgroup *dg, const struct node_optio
     data_fsm_raft_bind(dg->fsm, &dg->raft);
     raft_set_election_timeout(&dg->raft, o->election_ms ? o->election_ms : 1000);
     raft_set_heartbeat_timeout(&dg->raft, o->heartbeat_ms ? o->heartbeat_ms : 100);
-    raft_set_snapshot_threshold(&dg->raft, DATA_THRESHOLD);
-    raft_set_snapshot_trailing(&dg->raft, DATA_TRAILING);
+    raft_set_snapshot_threshold(&dg->raft, o->data_snapshot_threshold
+                                               ? o->data_snapshot_threshold
+                                               : DATA_THRESHOLD);
+    raft_set_snapshot_trailing(
+        &dg->raft, o->data_snapshot_trailing ? o->data_snapshot_trailing : DATA_TRAILING);
     raft_set_pre_vote(&dg->raft, true);
     if (o->bootstrap) {
         rv = bootstrap_conf(dg, o->peers, &conf, errmsg);
@@ -275,7 +260,9 @@ int node_data_start(struct node *n, const struct node_options *o, char *errmsg)
     for (unsigned g = 0; g < n->ngroups; g++) {
         n->groups[g].n = n;
         n->groups[g].g = g;
+        atomic_init(&n->groups[g].xfer.finished, 0);
     }
+    n->last_session = clock_wall_ms() << 12;
     for (unsigned g = 0; g < n->ngroups; g++) {
         rv = open_group(n, &n->groups[g], o, errmsg);
         if (rv != 0)
@@ -319,6 +306,7 @@ void node_data_free(struct node *n)
 {
     if (n->groups == NULL)
         return;
+    node_xfer_close(n);
     for (unsigned g = 0; g < n->ngroups; g++)
         if (n->groups[g].fsm != NULL)
             data_fsm_close(n->groups[g].fsm);
@@ -438,6 +426,7 @@ void node_data_tick(struct node *n)
         return;
     if (!n->groups_recorded)
         record_groups(n);
+    node_xfer_tick(n);
     for (unsigned g = 0; g < n->ngroups; g++) {
         struct dgroup *dg = &n->groups[g];
         if (data_fsm_behind(dg->fsm))

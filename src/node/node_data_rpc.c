@@ -366,6 +366,10 @@ void node_data_handle(struct nconn *c, const struct wire_msg *m)
         handle_wait(c, m);
         return;
     }
+    if (m->type == WIRE_SEG_DUMP) {
+        node_xfer_handle(c, m); /* node_xfer.c */
+        return;
+    }
     if (m->u.seg.group >= n->ngroups) {
         errmsg_printf(msg, "no data group %u here (this node hosts %u)",
                       (unsigned)m->u.seg.group, n->ngroups);

@@ -33,6 +33,28 @@ struct nconn {
     struct nconn *next, *prev; /* in n->conns */
 };
 
+/* A state transfer into one data group's FSM (node_xfer.c). The loop
+ * owns every field but those marked; the transfer thread writes those,
+ * and the loop reads them once `finished` is set. */
+#define XFER_PEERS_MAX 16
+struct dxfer {
+    int running; /* a thread was started and not joined yet */
+    uv_thread_t thread;
+    atomic_int finished; /* set by the thread as its last act */
+    uint64_t started_ns;
+    uint64_t next_try_ns; /* after a failed round */
+    /* the thread's inputs, set before it starts */
+    struct data_fsm_state want;
+    unsigned npeers;
+    uint64_t ids[XFER_PEERS_MAX];
+    char addrs[XFER_PEERS_MAX][NODE_ADDR_MAX];
+    /* the thread's outputs */
+    int rv;
+    uint64_t source; /* the node the state came from */
+    uint64_t bytes;  /* entry bytes loaded */
+    char errmsg[DLOG_ERRMSG_SIZE];
+};
+
 /* A replica of one data group (node_data.c). */
 struct dgroup {
     struct node *n;
@@ -50,7 +72,10 @@ struct dgroup {
     int changing;      /* a membership change is in flight */
     struct raft_change change;
     uint64_t applied; /* the FSM's applied index (its notify keeps it) */
+    struct dxfer xfer;
 };
+
+struct dsess; /* a SEG_DUMP session (node_xfer.c) */
 
 /* A SEG_WAIT long-poll (node_data_rpc.c). */
 struct dwait {
@@ -102,7 +127,10 @@ struct node {
     struct dgroup *groups;
     unsigned rafts_open; /* the metadata group's and the data groups' not closed */
     struct dwait *waits;
-    int groups_recorded; /* "cluster/groups" checked or proposed */
+    int groups_recorded;    /* "cluster/groups" checked or proposed */
+    struct dsess *sessions; /* SEG_DUMP sessions served */
+    unsigned nsessions;
+    uint64_t last_session; /* ids: from the start time, so a restart gives new ones */
 
     /* stopping */
     int stopping;
@@ -184,6 +212,23 @@ void node_raft_closed(struct node *n);
 void node_data_handle(struct nconn *c, const struct wire_msg *m);
 /* Answers the waits whose condition holds (all of them when stopping). */
 void node_data_wake(struct node *n);
+
+/* node_xfer.c: state transfer between a data group's replicas. */
+/* SEG_DUMP: serves a chunk of this replica's contents. */
+void node_xfer_handle(struct nconn *c, const struct wire_msg *m);
+/* The FSM's cfg.fetch (arg: the struct dgroup): starts a transfer thread,
+ * answers DLOG_EUNAVAILABLE while it runs. */
+int node_xfer_fetch(void *arg, struct data_fsm *f, const struct data_fsm_state *want);
+/* Joins dg's transfer thread once it has finished, and logs its outcome. */
+void node_xfer_reap(struct dgroup *dg);
+/* 1 while a transfer thread runs (node_stop waits for it). */
+int node_xfer_busy(struct node *n);
+/* On the tick: drops idle sessions (all of them once stopping), reaps
+ * finished transfers. */
+void node_xfer_tick(struct node *n);
+/* Closes every session and joins every transfer thread (before the FSMs
+ * close). */
+void node_xfer_close(struct node *n);
 
 /* Translates a libraft code (a proposal's outcome) to a dlog one. */
 int node_raft_err(int rv);
