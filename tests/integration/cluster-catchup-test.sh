@@ -19,8 +19,8 @@
 #  - every record reads back from node 3 alone: nodes 1 and 2 are stopped
 #    (SIGSTOP) and a cluster:// URI naming only node 3 reads the stream;
 #  - every process stops (SIGTERM) and nothing is left running.
-# It prints the figures (sizes, peaks, duration). Every wait polls with a
-# deadline.
+# It prints the figures (sizes, peaks, duration); CATCHUP_LOGS=DIR keeps
+# the nodes' logs. Every wait polls with a deadline.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 : "${top_builddir:=$(cd "$here/../.." && pwd)}"
@@ -36,6 +36,8 @@ stopped=
 cleanup() {
   for p in $stopped; do kill -CONT "$p" 2>/dev/null; done
   "$CL" down "$tmp/c" >/dev/null 2>&1
+  # CATCHUP_LOGS=DIR keeps the nodes' logs
+  [ -n "${CATCHUP_LOGS:-}" ] && mkdir -p "$CATCHUP_LOGS" && cp "$tmp"/c/*.log "$CATCHUP_LOGS"/
   rm -rf "$tmp"
 }
 trap cleanup EXIT
