@@ -94,16 +94,22 @@ int fsm_get_once(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq
         return DLOG_ENOTFOUND;
     if (rc != 0)
         return rc;
-    if (val.mv_size != FSM_SEGREC_ONCE_SIZE)
-        return 0;
-    const uint8_t *p = (const uint8_t *)val.mv_data + FSM_SEGREC_SIZE;
+    fsm_once_decode(val.mv_data, val.mv_size, slots);
+    return 0;
+}
+
+void fsm_once_decode(const void *v, size_t len, struct fsm_once slots[FSM_ONCE_SLOTS])
+{
+    memset(slots, 0, FSM_ONCE_SLOTS * sizeof *slots);
+    if (len != FSM_SEGREC_ONCE_SIZE)
+        return;
+    const uint8_t *p = (const uint8_t *)v + FSM_SEGREC_SIZE;
     for (int s = 0; s < FSM_ONCE_SLOTS; s++, p += 32) {
         slots[s].writer = get_u64be(p);
         slots[s].append_seq = get_u64be(p + 8);
         slots[s].first_entry = get_u64be(p + 16);
         slots[s].first_txid = get_u64be(p + 24);
     }
-    return 0;
 }
 
 int fsm_put_info_once(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,

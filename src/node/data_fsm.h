@@ -222,13 +222,22 @@ enum data_fsm_item_kind {
     DATA_FSM_ITEM_ENTRY = 3, /* then every entry, in key order */
 };
 
+/* The last APPEND_ONCE of one writer to a segment (writer 0: a free slot);
+ * a segment keeps DATA_FSM_ONCE_SLOTS of them, and they are part of its
+ * state (a replica without them would apply a repeat its peers refuse). */
+#define DATA_FSM_ONCE_SLOTS 4
+struct data_fsm_once {
+    uint64_t writer, append_seq, first_entry, first_txid;
+};
+
 struct data_fsm_item {
     int kind;
-    struct data_fsm_state state; /* STATE */
-    uint64_t stream, seq;        /* SEG, ENTRY */
-    struct seg_info info;        /* SEG */
-    uint64_t entry;              /* ENTRY: its id */
-    const void *p;               /* ENTRY: the bytes, valid during the visit */
+    struct data_fsm_state state;                    /* STATE */
+    uint64_t stream, seq;                           /* SEG, ENTRY */
+    struct seg_info info;                           /* SEG */
+    struct data_fsm_once once[DATA_FSM_ONCE_SLOTS]; /* SEG */
+    uint64_t entry;                                 /* ENTRY: its id */
+    const void *p; /* ENTRY: the bytes, valid during the visit */
     size_t len;
 };
 

@@ -53,7 +53,7 @@ struct data_fsm {
 /* A segment record may carry, after its 80 bytes, the last append of each
  * of up to FSM_ONCE_SLOTS writers (APPEND_ONCE): writer, append_seq,
  * first_entry, first_txid, u64be each. */
-#define FSM_ONCE_SLOTS       4
+#define FSM_ONCE_SLOTS       DATA_FSM_ONCE_SLOTS
 #define FSM_SEGREC_ONCE_SIZE (FSM_SEGREC_SIZE + FSM_ONCE_SLOTS * 32)
 #define FSM_STATE_SIZE       48
 #define FSM_KEY_SEG          16
@@ -73,10 +73,9 @@ int fsm_get_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq
 int fsm_put_info(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,
                  const struct seg_info *i);
 
-/* The last APPEND_ONCE of one writer to a segment (writer 0: a free slot). */
-struct fsm_once {
-    uint64_t writer, append_seq, first_entry, first_txid;
-};
+#define fsm_once data_fsm_once
+/* A stored segment record's slots (zeros for a record without them). */
+void fsm_once_decode(const void *v, size_t len, struct fsm_once slots[FSM_ONCE_SLOTS]);
 /* The segment's slots (zeros when it has none): 0, DLOG_ENOTFOUND or an
  * LMDB code. */
 int fsm_get_once(struct data_fsm *f, MDB_txn *txn, uint64_t stream, uint64_t seq,

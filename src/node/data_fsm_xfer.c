@@ -111,6 +111,7 @@ int data_fsm_dumper_next(struct data_fsm_dumper *d, struct data_fsm_pos *pos,
             if (key.mv_size != FSM_KEY_SEG ||
                 fsm_info_decode(val.mv_data, val.mv_size, &it.info) != 0)
                 return fsm_lmdb_err(f, MDB_CORRUPTED, "dump");
+            fsm_once_decode(val.mv_data, val.mv_size, it.once);
             it.stream = get_u64be(key.mv_data);
             it.seq = get_u64be((const uint8_t *)key.mv_data + 8);
             rv = visit(arg, &it);
@@ -313,10 +314,20 @@ int data_fsm_load_item(struct data_fsm_load *ld, const struct data_fsm_item *it)
     if (rc != 0)
         return rc;
     if (it->kind == DATA_FSM_ITEM_SEG) {
-        uint8_t k[FSM_KEY_SEG], v[FSM_SEGREC_SIZE];
-        MDB_val key = {sizeof k, k}, val = {sizeof v, v};
+        uint8_t k[FSM_KEY_SEG], v[FSM_SEGREC_ONCE_SIZE];
+        MDB_val key = {sizeof k, k}, val = {FSM_SEGREC_SIZE, v};
         fsm_seg_key(k, it->stream, it->seq);
         fsm_info_encode(&it->info, v);
+        if (it->once[0].writer != 0) { /* the record as its source stores it */
+            uint8_t *p = v + FSM_SEGREC_SIZE;
+            for (int s = 0; s < FSM_ONCE_SLOTS; s++, p += 32) {
+                put_u64be(p, it->once[s].writer);
+                put_u64be(p + 8, it->once[s].append_seq);
+                put_u64be(p + 16, it->once[s].first_entry);
+                put_u64be(p + 24, it->once[s].first_txid);
+            }
+            val.mv_size = FSM_SEGREC_ONCE_SIZE;
+        }
         /* Keys come in ascending order: MDB_APPEND checks it, and is fast. */
         rc = mdb_put(ld->txn, f->segs, &key, &val, MDB_APPEND);
         if (rc == MDB_KEYEXIST)
@@ -326,7 +337,7 @@ int data_fsm_load_item(struct data_fsm_load *ld, const struct data_fsm_item *it)
         ld->segments++;
         ld->seg_entries += it->info.next_entry;
         ld->seg_bytes += it->info.bytes;
-        ld->txn_bytes += sizeof k + sizeof v;
+        ld->txn_bytes += sizeof k + val.mv_size;
     } else {
         uint8_t k[FSM_KEY_ENTRY];
         MDB_val key = {sizeof k, k}, val = {it->len, (void *)it->p};

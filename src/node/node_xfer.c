@@ -132,6 +132,15 @@ static int chunk_visit(void *arg, const struct data_fsm_item *it)
             i->fence_epoch,    i->sealed ? 1 : 0, i->next_entry, i->records,
             i->bytes,          i->first_txid,     i->last_txid,  i->created_ms,
             i->last_rec_entry, i->last_rec_slot};
+        s->nonce = 0;
+        for (int k = 0; k < DATA_FSM_ONCE_SLOTS && it->once[k].writer != 0; k++) {
+            const struct data_fsm_once *o = &it->once[k];
+            s->once[k][0] = o->writer;
+            s->once[k][1] = o->append_seq;
+            s->once[k][2] = o->first_entry;
+            s->once[k][3] = o->first_txid;
+            s->nonce++;
+        }
         return 0;
     }
     if (ch->nents == WIRE_MAX_DUMP_ITEMS)
@@ -347,6 +356,10 @@ static int transfer_from(struct dgroup *dg, unsigned i)
                                         .created_ms = w->created_ms,
                                         .last_rec_entry = w->last_rec_entry,
                                         .last_rec_slot = w->last_rec_slot};
+            memset(it.once, 0, sizeof it.once);
+            for (uint32_t o = 0; o < s->nonce && o < DATA_FSM_ONCE_SLOTS; o++)
+                it.once[o] = (struct data_fsm_once){s->once[o][0], s->once[o][1],
+                                                    s->once[o][2], s->once[o][3]};
             rv = data_fsm_load_item(ld, &it);
             pos = (struct data_fsm_pos){DATA_FSM_ITEM_SEG, s->stream, s->seq, 0};
         }

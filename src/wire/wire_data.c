@@ -153,10 +153,13 @@ void wire_data_pack_reply(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_uint64(pk, r->bytes);
         msgpack_pack_array(pk, (uint32_t)r->nsegs);
         for (size_t i = 0; i < r->nsegs; i++) {
-            msgpack_pack_array(pk, 3);
+            msgpack_pack_array(pk, 4);
             msgpack_pack_uint64(pk, r->segs[i].stream);
             msgpack_pack_uint64(pk, r->segs[i].seq);
             pk_info(pk, &r->segs[i].info);
+            msgpack_pack_array(pk, r->segs[i].nonce);
+            for (uint32_t s = 0; s < r->segs[i].nonce; s++)
+                pk_u64s(pk, r->segs[i].once[s], 4);
         }
         msgpack_pack_array(pk, (uint32_t)r->nents);
         for (size_t i = 0; i < r->nents; i++) {
@@ -382,6 +385,22 @@ static int dec_read_entries(struct wire_dec *d, const msgpack_object *o,
     return 0;
 }
 
+/* A dump segment's once slots: up to WIRE_DUMP_ONCE_SLOTS [4 uints]. */
+static int dec_once(struct wire_dec *d, const msgpack_object *o, struct wire_dump_seg *s)
+{
+    const msgpack_object *items, *f;
+    size_t n = 0;
+    int rv = wire_dec_list(d, o, "once", WIRE_DUMP_ONCE_SLOTS, &items, &n);
+
+    for (size_t k = 0; k < n && rv == 0; k++) {
+        rv = wire_dec_array(d, &items[k], "once slot", 4, &f);
+        for (int j = 0; j < 4 && rv == 0; j++)
+            rv = wire_dec_u64(d, &f[j], "once slot", &s->once[k][j]);
+    }
+    s->nonce = (uint32_t)n;
+    return rv;
+}
+
 static int dec_dump_reply(struct wire_dec *d, struct wire_seg_dump_rep *r,
                           const msgpack_object *body)
 {
@@ -413,13 +432,18 @@ static int dec_dump_reply(struct wire_dec *d, struct wire_seg_dump_rep *r,
     if (segs == NULL)
         return DLOG_ENOMEM;
     for (size_t i = 0; i < n && rv == 0; i++) {
-        rv = wire_dec_array(d, &items[i], "seg", 3, &f);
+        uint32_t nf =
+            items[i].type == MSGPACK_OBJECT_ARRAY && items[i].via.array.size == 4 ? 4 : 3;
+        memset(&segs[i], 0, sizeof segs[i]);
+        rv = wire_dec_array(d, &items[i], "seg", nf, &f);
         if (rv == 0)
             rv = wire_dec_u64(d, &f[0], "stream", &segs[i].stream);
         if (rv == 0)
             rv = wire_dec_u64(d, &f[1], "seq", &segs[i].seq);
         if (rv == 0)
             rv = dec_info(d, &f[2], &segs[i].info);
+        if (rv == 0 && nf == 4)
+            rv = dec_once(d, &f[3], &segs[i]);
     }
     if (rv != 0)
         return wire_dec_wrap(d, rv, "segs");

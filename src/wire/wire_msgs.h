@@ -550,9 +550,15 @@ struct wire_seg_dump {
     uint64_t min_applied;
 };
 
+#define WIRE_DUMP_ONCE_SLOTS 4
+/* One segment of a dump: [stream, seq, info, once], once an array of up to
+ * WIRE_DUMP_ONCE_SLOTS [writer, append_seq, first_entry, first_txid] (the
+ * segment's last APPEND_ONCE per writer; may be absent: no slots). */
 struct wire_dump_seg {
     uint64_t stream, seq;
     struct wire_seg_info info;
+    uint64_t once[WIRE_DUMP_ONCE_SLOTS][4];
+    uint32_t nonce;
 };
 
 struct wire_dump_entry {

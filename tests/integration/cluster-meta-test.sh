@@ -29,6 +29,14 @@ trap cleanup EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+# Running, not a zombie waiting for its reaper (PID 1 here reaps slowly).
+running() {
+  local st
+  kill -0 "$1" 2>/dev/null || return 1
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st%% *}" != Z ]
+}
 
 uri=$("$CL" up 3 "$tmp/c" | tail -n 1) || { echo "FAIL: cluster up"; exit 1; }
 case "$uri" in cluster://*) ok ;; *) bad "up prints the URI last: $uri"; exit 1 ;; esac
@@ -96,7 +104,7 @@ final=$(counter)
 pids=$(cat "$tmp/c"/n*.pid)
 "$CL" down "$tmp/c" && ok || bad "nodes stop cleanly on SIGTERM"
 for p in $pids; do
-  kill -0 "$p" 2>/dev/null && bad "process $p still running"
+  running "$p" && bad "process $p still running"
 done
 if grep -l "AddressSanitizer\|LeakSanitizer\|runtime error" "$tmp/c"/n*.log >/dev/null 2>&1; then
   bad "sanitizer reports:"

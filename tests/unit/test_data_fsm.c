@@ -506,6 +506,16 @@ START_TEST(test_apply_append_once)
     ck_assert_int_eq(data_fsm_info(f, 1, 1, &info), 0);
     ck_assert_uint_eq(info.next_entry, 7);
     ck_assert_uint_eq(info.fence_epoch, 5);
+    /* A replica loaded by state transfer holds the slots too: the repeat
+     * is answered, not stored again, there as here. */
+    struct data_fsm *g = fsm_open(dir_b, NULL, NULL);
+    ck_assert_int_eq(fsm_copy(f, g), 0);
+    c = cmd_once(5, 103, 1, e);
+    ck_assert_int_eq(fsm_apply_cmd(g, ix, &c, &r), 0);
+    ck_assert_uint_eq(r.first_entry, 5);
+    ck_assert_int_eq(data_fsm_info(g, 1, 1, &info), 0);
+    ck_assert_uint_eq(info.next_entry, 7);
+    data_fsm_close(g);
     free_entries(e, 1);
     data_fsm_close(f);
 }

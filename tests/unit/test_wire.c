@@ -481,7 +481,9 @@ static size_t samples(struct wire_msg *out)
         m = rep(WIRE_SEG_WAIT, 71, 0);
         m.u.seg_wait_rep = (struct wire_seg_wait_rep){applied, 2};
         out[n++] = m;
-        static const struct wire_dump_seg dsegs[2] = {{42, 3, info}, {43, 1, info}};
+        static const struct wire_dump_seg dsegs[2] = {
+            {42, 3, info, {{0x77, 2, 5, 11}, {0x99, 1, 4, 9}}, 2},
+            {43, 1, info, {{0}}, 0}};
         static const struct wire_dump_entry dents[2] = {{42, 3, 0, e0, 7},
                                                         {42, 3, 1, e1, 9}};
         m = req(WIRE_SEG_DUMP, 72);
@@ -1574,7 +1576,7 @@ START_TEST(test_encode_refuses)
     REFUSE(m, DLOG_EINVAL, "max_bytes: 0 (the state only) needs session 0");
     {
         static const struct wire_dump_entry empty = {1, 1, 0, "", 0};
-        static const struct wire_dump_seg badseg = {1, 1, {.sealed = 2}};
+        static const struct wire_dump_seg badseg = {1, 1, {.sealed = 2}, {{0}}, 0};
         m = rep(WIRE_SEG_DUMP, 1, 0);
         m.u.seg_dump_rep =
             (struct wire_seg_dump_rep){.session = 3, .ents = &empty, .nents = 1};
