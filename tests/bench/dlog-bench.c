@@ -13,6 +13,10 @@
  *                itself and tails the stream; the parent writes one small
  *                record per millisecond carrying its CLOCK_MONOTONIC write
  *                start time, and the child measures now - that time.
+ *                With --rate R the writers are paced (open loop): R records
+ *                per second in all, each dlog_write due at a fixed time and
+ *                its latency counted from that time, so queueing behind a
+ *                slow server shows in the percentiles.
  *   baseline     --baseline disk: the same bytes appended to a plain file
  *                with write() + fdatasync() per batch, for the ratio the
  *                targets are stated in (DESIGN.md, "Facts measured").
@@ -79,6 +83,7 @@ struct opts {
     long linger_us;     /* -1: library default */
     unsigned rpw;       /* records per dlog_write */
     unsigned inflight;
+    double rate; /* records/s in all writers (open loop); 0: as fast as possible */
     int baseline_disk;
     int tail;
     int json;
@@ -115,6 +120,7 @@ struct bwriter {
     int first_err;
     /* Writer thread only. */
     uint64_t submitted;
+    uint64_t late; /* --rate: writes sent 1 ms or more after they were due */
     char errmsg[DLOG_ERRMSG_LEN];
 };
 
@@ -288,6 +294,10 @@ static void usage(FILE *f)
            "      --records-per-write N  records per dlog_write call (default 64)\n"
            "      --inflight N         outstanding dlog_write requests per writer\n"
            "                           (default 256)\n"
+           "      --rate R             open loop: R records/s in all writers, each\n"
+           "                           dlog_write due at a fixed time and its latency\n"
+           "                           counted from then (default: as fast as the\n"
+           "                           writers go)\n"
            "      --baseline disk      also append the same bytes to a plain file with\n"
            "                           write()+fdatasync() per batch; print the ratio\n"
            "      --tail-latency       measure a tailing reader in another process\n"
@@ -312,6 +322,7 @@ enum {
     OPT_LINGER_US,
     OPT_RPW,
     OPT_INFLIGHT,
+    OPT_RATE,
     OPT_BASELINE,
     OPT_TAIL,
     OPT_JSON,
@@ -334,6 +345,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"linger-us", required_argument, NULL, OPT_LINGER_US},
         {"records-per-write", required_argument, NULL, OPT_RPW},
         {"inflight", required_argument, NULL, OPT_INFLIGHT},
+        {"rate", required_argument, NULL, OPT_RATE},
         {"baseline", required_argument, NULL, OPT_BASELINE},
         {"tail-latency", no_argument, NULL, OPT_TAIL},
         {"json", no_argument, NULL, OPT_JSON},
@@ -424,6 +436,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
             }
             o->inflight = (unsigned)v;
             break;
+        case OPT_RATE: {
+            char *end;
+
+            errno = 0;
+            o->rate = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' || !(o->rate >= 1) ||
+                o->rate > 1e9) {
+                fail("--rate: '%s' is not a number of records/s in [1, 1e9]", optarg);
+                return -1;
+            }
+            break;
+        }
         case OPT_BASELINE:
             if (strcmp(optarg, "disk") != 0) {
                 fail("--baseline: only 'disk' is supported, not '%s'", optarg);
@@ -466,9 +490,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         return -1;
     }
     if (o->tail) {
-        if (o->readers_set || o->baseline_disk || o->writers != 1) {
+        if (o->readers_set || o->baseline_disk || o->writers != 1 || o->rate > 0) {
             fail("--tail-latency runs one writer and one tailing process; it takes "
-                 "no --writers, --readers or --baseline");
+                 "no --writers, --readers, --rate or --baseline");
             return -1;
         }
         if (strncmp(o->uri, "mem:", 4) == 0) {
@@ -488,6 +512,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     if (o->writers == 0 && o->stream == NULL) {
         fail("--writers 0 reads an existing stream: give --stream NAME");
+        return -1;
+    }
+    if (o->writers == 0 && o->rate > 0) {
+        fail("--rate paces writers: it needs writers");
         return -1;
     }
     if (o->writers == 0 && o->baseline_disk) {
@@ -532,15 +560,33 @@ static void *writer_main(void *arg)
     struct bwriter *w = arg;
     struct bench *b = w->b;
     uint64_t left = b->o.count;
-    uint64_t deadline;
+    uint64_t deadline, k = 0, due = 0;
+    double interval = 0; /* --rate: ns between this writer's dlog_write calls */
     struct wslot *s;
     int rv;
 
     pthread_barrier_wait(&b->start);
     deadline =
         b->o.count != 0 ? UINT64_MAX : b->t_start + (uint64_t)(b->o.duration * 1e9);
+    if (b->o.rate > 0)
+        interval = (double)b->o.rpw * b->o.writers * 1e9 / b->o.rate;
     for (;;) {
         uint32_t n = b->o.rpw;
+
+        if (b->o.rate > 0) {
+            /* The k-th call is due at a fixed time; the writers are staggered
+             * over one interval. No catch-up is skipped: a late call goes out
+             * at once and its latency counts from when it was due. */
+            uint64_t now = clock_now_ns();
+
+            due = b->t_start +
+                  (uint64_t)(((double)k + (double)w->idx / b->o.writers) * interval);
+            k++;
+            if (due >= deadline)
+                break;
+            if (due > now)
+                sleep_ns(due - now);
+        }
 
         if (b->o.count != 0) {
             if (left == 0)
@@ -565,6 +611,11 @@ static void *writer_main(void *arg)
         s->n = n;
         s->req.data = s;
         s->t0 = clock_now_ns();
+        if (b->o.rate > 0) {
+            if (s->t0 > due && s->t0 - due >= NS_PER_MS)
+                w->late++;
+            s->t0 = due;
+        }
         rv = dlog_write(w->dw, &s->req, w->recs, n, write_cb);
         if (rv != 0) {
             /* The callback will not run: take the slot back ourselves. */
@@ -830,6 +881,7 @@ struct result {
     uint64_t read_records;
     uint64_t read_bytes;
     uint64_t read_elapsed_ns;
+    uint64_t late; /* --rate: writes sent 1 ms or more after they were due */
     int have_baseline;
     double baseline_mbps;
     int have_write_lat; /* tail mode: the parent's dlog_write_sync latency */
@@ -867,6 +919,10 @@ static void report(const struct bench *b, struct result *res)
            : strcmp(res->mode, "read") == 0 ? "read call"
                                             : "write (submit to callback)",
            us(res->p50), us(res->p99), us(res->p999), us(res->max));
+    if (b->o.rate > 0 && strcmp(res->mode, "write") == 0)
+        printf("rate: %.0f records/s offered (open loop, latency from when each write "
+               "was due); %" PRIu64 " writes sent 1 ms or more late\n",
+               b->o.rate, res->late);
     if (res->have_write_lat)
         printf("dlog_write_sync latency (us): p50 %.1f  p99 %.1f\n", us(res->write_p50),
                us(res->write_p99));
@@ -895,6 +951,8 @@ static void report(const struct bench *b, struct result *res)
            b->o.tail ? 1 : b->o.readers, res->size, res->records, secs(res->elapsed_ns),
            rps, mbps, us(res->p50), us(res->p99), us(res->p999), us(res->max),
            res->errors);
+    if (b->o.rate > 0 && strcmp(res->mode, "write") == 0)
+        printf(",\"rate\":%.0f,\"late_writes\":%" PRIu64, b->o.rate, res->late);
     if (res->have_read)
         printf(",\"read_records_per_sec\":%.0f,\"read_mb_per_sec\":%.2f", rrps, rmbps);
     if (res->have_baseline)
@@ -1058,6 +1116,7 @@ static int run_rw(struct bench *b)
 
         pthread_join(w->tid, NULL);
         res.records += w->acked;
+        res.late += w->late;
         hist_merge(wlat, w->hist);
         if (w->t_last > t_end)
             t_end = w->t_last;
