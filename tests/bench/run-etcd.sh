@@ -20,8 +20,8 @@
 # failed, not when a target is missed.
 #
 # Environment: RUNS (3), DURATION (5), ETCD_CONNS (512), DLOG_WRITERS (4),
-# DLOG_RPW (records per dlog_write at peak, 64), HALF_RPW (at half peak, 1:
-# every record is due at its own time), DLOG_VIA (cluster, or proxy: through
+# DLOG_RPW (records per dlog_write, 64), HALF_RPW (records per dlog_write at
+# half peak; default DLOG_RPW, the same load shape as the peak's), DLOG_VIA (cluster, or proxy: through
 # one dlogd --role proxy), CHECK_PERF (s, m, l or xl: also run `etcdctl
 # check perf --load X` once, 60 s), BENCH_DIR (default a new /tmp dir),
 # top_builddir (where dlog-bench, etcd-load, dlogd and dlogctl were built;
@@ -34,7 +34,7 @@ DURATION=${DURATION:-5}
 ETCD_CONNS=${ETCD_CONNS:-512}
 DLOG_WRITERS=${DLOG_WRITERS:-4}
 DLOG_RPW=${DLOG_RPW:-64}
-HALF_RPW=${HALF_RPW:-1}
+HALF_RPW=${HALF_RPW:-$DLOG_RPW}
 DLOG_VIA=${DLOG_VIA:-cluster}
 CHECK_PERF=${CHECK_PERF:-}
 here=$(cd "$(dirname "$0")" && pwd)
