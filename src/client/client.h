@@ -17,11 +17,12 @@
  * first) within CLIENT_WAIT_MS. When the connection drops, the loop
  * reconnects with exponential backoff (CLIENT_BACKOFF_MIN_MS doubling up
  * to CLIENT_BACKOFF_MAX_MS), cycling through the hosts. Requests in flight
- * at the drop fail with DLOG_EUNAVAILABLE, except those marked resend (the
- * WRITEs of a writer with a producer id), which are sent once more after
- * the reconnection with the same producer id and sequence, so the server
- * applies them at most once. Requests made while disconnected wait for the
- * reconnection up to their deadline (CLIENT_WAIT_MS by default), then fail.
+ * at the drop fail with DLOG_EUNAVAILABLE, except those marked resend,
+ * which are sent once more after the reconnection: the WRITEs of a writer
+ * with a producer id (with the same producer id and sequence, so the server
+ * applies them at most once) and READs (which carry their position).
+ * Requests made while disconnected wait for the reconnection up to their
+ * deadline (CLIENT_WAIT_MS by default), then fail.
  *
  * Redirects. A proxy that does not own a stream answers WRITER_OPEN and
  * WRITE with DLOG_ENOTOWNER and the owner's address (docs/protocol.md,

@@ -7,7 +7,8 @@
  * - Waiting: a READ long-polls up to wait_ms for its first record and
  *   ends with DLOG_ETIMEDOUT (or, from older servers, no records and next
  *   unchanged) when none came. Long or infinite timeouts are split into
- *   rounds of at most ROUND_MS, so a lost connection is noticed.
+ *   rounds of at most ROUND_MS, so a lost connection is noticed. A READ
+ *   in flight when the connection drops is sent again once reconnected.
  * - A reply without records but with next moved means the server skipped
  *   records (key prefix, min txid): the reader reads on at once.
  * - Transforms: the key prefix travels in the READ and is applied by the
@@ -146,6 +147,11 @@ int creader_read(struct dlog_reader *rb, struct dlog_record *recs, size_t max,
         memset(&q, 0, sizeof q);
         q.on_reply = read_reply;
         q.data = r;
+        /* A READ carries its position and changes nothing on the server:
+         * one in flight when the connection drops is sent again after the
+         * reconnection, like a request made while disconnected, instead of
+         * failing at once with DLOG_EUNAVAILABLE. */
+        q.resend = 1;
         m.type = WIRE_READ;
         m.u.read.stream = r->name;
         m.u.read.position = rb->pos;
