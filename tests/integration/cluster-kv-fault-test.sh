@@ -86,18 +86,22 @@ phase "cluster up; dlog-kv on $puri, ports ${ports[*]}"
 
 # ---------------------------------------------------------------- load
 # client I: "INCR counter" lines, RATE a second, into one redis-cli on
-# replica I (one command at a time: it waits for each answer), until
+# replica I (one command at a time: it waits for each answer), at most 20
+# unanswered (so that the load follows the cluster's pace), until
 # $tmp/stop; the number of lines sent goes to sent.I.
 feed() {
   local n=0 k
   while [ ! -e "$tmp/stop" ]; do
-    for ((k = 0; k < RATE / 10; k++)); do echo "INCR counter"; done
-    n=$((n + RATE / 10))
+    if [ $((n - $(wc -l <"$tmp/replies.$1"))) -lt 20 ]; then
+      for ((k = 0; k < RATE / 10; k++)); do echo "INCR counter"; done
+      n=$((n + RATE / 10))
+    fi
     sleep 0.1 # pacing: RATE / 10 commands every 0.1 s
   done
   echo "$n" >"$tmp/sent.$1"
 }
 for i in 0 1; do
+  : >"$tmp/replies.$i"
   feed "$i" | redis-cli -p "${ports[$i]}" >"$tmp/replies.$i" 2>"$tmp/cli.$i.err" &
   load_pids+=($!)
 done
