@@ -94,9 +94,11 @@ grep -q '^end submitted' "$tmp/acks" && ok || bad "the writer did not finish: $(
 read -r _ _ submitted _ nacked _ nfailed < <(grep '^end submitted' "$tmp/acks")
 
 # ---------------------------------------------------------------- (a) reads
-# Every replica of data group 0 (and of the metadata) has applied the same
-# index: each node then answers reads from its own replica.
-wait_for "every node applied the same index" 60 same_applied && ok
+# Every replica of data group 0 has applied the same index, and every node
+# the metadata the writer made: each node then answers reads from its own
+# replica.
+m=$(meta_applied)
+wait_for "every node caught up" 60 caught_up "${m:-0}" && ok
 phase "reading from every node"
 for i in 1 2 3; do
   if "$FW" check "cluster://$(listen_of "$i")" "$STREAM" "$TOKEN" "$tmp/acks" \
