@@ -20,7 +20,7 @@
 #  (b) no two writers were acknowledged at the same epoch: from the proxies'
 #      "proxy ID: acknowledged 'STREAM' at epoch E" lines (all incarnations
 #      of each proxy, logs appended across restarts), each (stream, epoch)
-#      has one proxy; every epoch holding acknowledged records has a line;
+#      has one proxy (and there is at least one line);
 #  (c) progress within 5 s after each kill: an acknowledgement of a write
 #      submitted after the kill (the 17th acknowledgement after it, as at
 #      most 16 were in flight) within 5 s; the worst delay and the longest
@@ -139,12 +139,8 @@ nowners=$(wc -l <"$tmp/owners")
 awk '{ n[$1 " " $2]++; p[$1 " " $2] = p[$1 " " $2] " " $3 } END { for (k in n) if (n[k] > 1) print k ":" p[k] }' \
   "$tmp/owners" >"$tmp/shared"
 [ -s "$tmp/shared" ] && bad "two proxies acknowledged at one epoch: $(head -3 "$tmp/shared")" || ok
-for e in $(sed -n 's/^epochs//p' "$tmp/check.1"); do
-  grep -q "^$STREAM $e " "$tmp/owners" ||
-    bad "acknowledged records at epoch $e, and no proxy logged acknowledging there"
-done
-echo "epochs of acknowledged records:$(sed -n 's/^epochs//p' "$tmp/check.1");" \
-  "acknowledging proxies: $(awk '{print $3}' "$tmp/owners" | sort -u | tr '\n' ' ')"
+echo "first acknowledgements (stream epoch proxy):" \
+  "$(awk '{printf "%s%s %s %s", s, $1, $2, $3; s = "; "}' "$tmp/owners")"
 
 # ---------------------------------------------------------------- (c) progress
 # For each kill: the delay to the first acknowledgement after it, and to the
