@@ -169,9 +169,10 @@ static void handle_write(struct nconn *c, const struct wire_msg *m, struct dgrou
         node_send_error(c, m->type, m->request_id, DLOG_ENOMEM, NULL, NULL);
         return;
     }
-    memset(buf.base, 0, buf.len);
     put_u64be(buf.base, size);
     data_cmd_write(&cmd, (uint8_t *)buf.base + FRAME_HEAD);
+    /* Only the padding needs zeros (the command fills the rest). */
+    memset((uint8_t *)buf.base + FRAME_HEAD + size, 0, buf.len - FRAME_HEAD - size);
     p->req.data = p;
     p->dg = dg;
     p->c = c;
