@@ -42,19 +42,46 @@ die() {
   exit 1
 }
 
-# A free loopback TCP port, from the kernel (bind to 0). Raft addresses are
-# announced to other nodes, so the port is chosen here and the node binds it
-# itself: a collision shows as a node that exits at once, and is retried.
+# free_port [SPAN]: a loopback TCP port P with P..P+SPAN-1 free, picked at
+# random below the kernel's ephemeral range and checked by binding. Raft
+# addresses are announced to other nodes, so the port is chosen here and
+# the node binds it itself: a collision shows as a node that exits at once,
+# and is retried.
 free_port() {
+  local span=${1:-1} p q ok lo
+  # Below the kernel's ephemeral range: a port from that range can be taken
+  # by an outgoing connection while its node is down, and the restart fails.
+  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
   if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+    python3 - "$span" "$lo" <<'PY'
+import random, socket, sys
+span, lo = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(1000):
+    p = random.randint(10240, lo - span - 1)
+    socks = []
+    try:
+        for q in range(p, p + span):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", q))
+        print(p)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in socks:
+            s.close()
+PY
     return
   fi
-  local p
   while :; do
-    p=$((20000 + RANDOM % 30000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || {
+    p=$((10240 + RANDOM % (lo - 10240 - span - 1)))
+    ok=1
+    for q in $(seq "$p" $((p + span - 1))); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$q") 2>/dev/null && ok=0
+    done
+    [ "$ok" = 1 ] && {
       echo "$p"
       return
     }
@@ -95,9 +122,11 @@ start_node() {
 write_args() {
   local dir=$1 i=$2 lp rp
   lp=$(free_port)
-  rp=$(free_port)
-  # the data groups take rp+1..rp+G: keep the listen port out of them
-  while [ "$lp" -ge "$rp" ] && [ "$lp" -le $((rp + GROUPS_N)) ]; do rp=$(free_port); done
+  rp=$(free_port $((GROUPS_N + 1))) # the data groups take rp+1..rp+G
+  # keep the listen port out of them
+  while [ "$lp" -ge "$rp" ] && [ "$lp" -le $((rp + GROUPS_N)) ]; do
+    rp=$(free_port $((GROUPS_N + 1)))
+  done
   {
     echo --role
     echo node
@@ -204,16 +233,16 @@ start_proxy() {
   return 1
 }
 
-# start_proxies DIR K: K proxies on free ports (port 0), each waited for
-# (deadline) until it prints its listening line; DIR/proxy-uri. Each one's
-# pI.args then names the port it got, so that a restart takes it again.
+# start_proxies DIR K: K proxies on free ports (free_port), each waited for
+# (deadline) until it prints its listening line; DIR/proxy-uri. A restart
+# takes the same port again (it is in pI.args).
 start_proxies() {
   local dir=$1 k=$2 i out="" addr extra=()
   read -r -a extra <<<"${CLUSTER_PROXY_ARGS:-}"
   for i in $(seq 1 "$k"); do
     : >"$dir/p$i.log"
     echo 1 >"$dir/p$i.starts"
-    printf '%s\n' --role proxy --cluster "$(cat "$dir/uri")" --listen 127.0.0.1:0 \
+    printf '%s\n' --role proxy --cluster "$(cat "$dir/uri")" --listen "127.0.0.1:$(free_port)" \
       ${extra[@]+"${extra[@]}"} >"$dir/p$i.args"
     addr=""
     start_proxy "$dir" "$i" &&
@@ -223,7 +252,6 @@ start_proxies() {
       echo "cluster.sh: proxy $i does not start" >&2
       return 1
     }
-    sed -i "s/^127\.0\.0\.1:0\$/$addr/" "$dir/p$i.args"
     out="$out${out:+,}$addr"
   done
   echo "dlog://$out" >"$dir/proxy-uri"

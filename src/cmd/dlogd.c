@@ -120,7 +120,7 @@ static void usage(FILE *f)
         "  --advertise HOST:PORT  proxy, broker: the address other proxies send this\n"
         "                       one's clients to (default the listen address)\n"
         "  --owner-lease-ms N   proxy, broker: a proxy silent this long loses its\n"
-        "                       streams to the others (default 3000)\n"
+        "                       streams to the others (default 2000)\n"
         "  -h, --help           this help\n"
         "  -V, --version        the version\n"
         "\n"

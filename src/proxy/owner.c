@@ -255,7 +255,7 @@ int owner_open(struct dlog_meta_ops *m, const char *self, const char *addr,
     snprintf(o->self, sizeof o->self, "%s", self);
     snprintf(o->addr, sizeof o->addr, "%s", addr);
     snprintf(o->px_key, sizeof o->px_key, PX_PREFIX "%s", self);
-    o->lease_ms = lease_ms ? lease_ms : 3000;
+    o->lease_ms = lease_ms ? lease_ms : OWNER_LEASE_MS;
     o->interval_ms = interval_ms ? interval_ms : o->lease_ms / 4;
     pthread_mutex_init(&o->mu, NULL);
     pthread_cond_init(&o->cv, NULL); /* clock_abs_timespec is CLOCK_REALTIME based */

@@ -48,6 +48,9 @@
 
 #define OWNER_ID_MAX   63  /* a proxy id, text */
 #define OWNER_ADDR_MAX 300 /* "host:port" (WIRE_MAX_ADDRESS) */
+/* The default lease: a writer goes on about 3 s after its proxy died (the
+ * lease, a round to notice, the takeover's metadata writes). */
+#define OWNER_LEASE_MS 2000
 
 struct owner;
 

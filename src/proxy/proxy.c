@@ -1378,7 +1378,7 @@ static int start_owner(struct proxy *p, struct dlog_meta_ops *meta,
         snprintf(id, sizeof id, "%s", o->proxy_id);
     else
         snprintf(id, sizeof id, "%.40s:%ld", addr, (long)uv_os_getpid());
-    p->lease_ms = o->owner_lease_ms ? o->owner_lease_ms : 3000;
+    p->lease_ms = o->owner_lease_ms ? o->owner_lease_ms : OWNER_LEASE_MS;
     return owner_open(meta, id, addr, p->lease_ms / 4, p->lease_ms, &p->owner, errmsg);
 }
 

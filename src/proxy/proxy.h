@@ -44,9 +44,10 @@ struct proxy_options {
     /* Ownership (owner.h), for the proxies of a cluster: a stream is written
      * by one proxy at a time; the others redirect its writers there. */
     int ownership;
-    const char *advertise;   /* "host:port" clients are sent to; default the
-                                listen address */
-    uint64_t owner_lease_ms; /* a silent owner loses its streams; default 3000 */
+    const char *advertise; /* "host:port" clients are sent to; default the
+                              listen address */
+    uint64_t
+        owner_lease_ms; /* a silent owner loses its streams; default OWNER_LEASE_MS */
 };
 
 /* Listens and serves ns on loop. 0, or an error with a message in errmsg. */
