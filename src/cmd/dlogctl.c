@@ -1393,9 +1393,12 @@ static const struct command commands[] = {
      "Shows limits, quota usage and each proxy's share and counters.",
      "  --json               print JSON instead of a table\n"
      "  --namespace          the namespace's instead of a stream's\n"},
-    {"cluster", cmd_cluster, "status|add-node|remove-node [ARGS]",
+    {"cluster", cmd_cluster, "status|groups|add-node|remove-node [ARGS]",
      "Node calls to a cluster (-u cluster://H:P,...; docs/cluster.md).",
      "  status               every node's state, term, applied index, revision\n"
+     "  groups [--no-streams]  every Raft group: members, leader, term, applied\n"
+     "                       and commit index per replica; segments, bytes and\n"
+     "                       load per data group; where each stream's segments live\n"
      "  add-node --id N --raft H:P --listen H:P   add a voter\n"
      "  remove-node ID       remove a node from the metadata group\n"},
     {"help", cmd_help, "[COMMAND]", "Shows help for dlogctl or one command.", ""},

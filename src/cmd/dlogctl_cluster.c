@@ -4,6 +4,7 @@
  *   dlogctl -u cluster://H:P,H:P cluster status
  *   dlogctl -u cluster://H:P cluster add-node --id N --raft H:P --listen H:P
  *   dlogctl -u cluster://H:P cluster remove-node ID
+ *   dlogctl -u cluster://H:P cluster groups [--no-streams]   (dlogctl_groups.c)
  *
  * status asks one node for the members of the metadata group, then asks
  * every member for its own view, and prints one line per node in
@@ -12,7 +13,9 @@
  *   cluster members 3 leader 2 leader_address 127.0.0.1:7002 term 4
  *   node 1 state follower role voter term 4 applied 37 commit 37 revision 12
  *        listen 127.0.0.1:7001 raft 127.0.0.1:9001   (one line)
- *   groups node 1 applied 120,7   (the applied index of each data group)
+ *   groups node 1 applied 120,7 commit 120,7 leaders 1,2 load 0,4096
+ *        (per data group as node 1 sees it: applied and commit index,
+ *        leader, bytes/s of appends)
  *   node 3 unreachable listen 127.0.0.1:7003 raft 127.0.0.1:9003
  *
  * This is the only part of dlogctl below the public API: it speaks node
@@ -92,14 +95,38 @@ static int call(const char *addrs, unsigned ms, struct wire_msg *req,
     return rv;
 }
 
-/* One line with the applied index of each data group on node id:
- * "groups node ID applied A0,A1,..." (a SEG_WAIT that returns at once). */
+/* "%c%llu" of one field of each group, separated by commas. */
+#define PRINT_GROUPS(label, field)                                                       \
+    do {                                                                                 \
+        printf(" %s", label);                                                            \
+        for (size_t g_ = 0; g_ < r->ngroups; g_++)                                       \
+            printf("%c%llu", g_ == 0 ? ' ' : ',',                                        \
+                   (unsigned long long)r->groups[g_].field);                             \
+    } while (0)
+
+/* One line about the data groups on node id: "groups node ID applied
+ * A0,A1,... commit ... leaders ... load ..." (CLUSTER_GROUPS), or with
+ * the applied indexes only from a node that does not know that call (a
+ * SEG_WAIT that returns at once). */
 static void data_groups(uint64_t id, const char *listen)
 {
     struct wire_msg q;
     struct net_rpc_reply rep;
     uint64_t zero = 0;
 
+    memset(&q, 0, sizeof q);
+    q.type = WIRE_CLUSTER_GROUPS;
+    if (call(listen, 1000, &q, &rep, 1) == 0) {
+        const struct wire_cluster_groups_rep *r = &rep.msg.u.cluster_groups_rep;
+        printf("groups node %llu", (unsigned long long)id);
+        PRINT_GROUPS("applied", applied_index);
+        PRINT_GROUPS("commit", commit_index);
+        PRINT_GROUPS("leaders", leader_id);
+        PRINT_GROUPS("load", load_bps);
+        printf("\n");
+        net_rpc_reply_free(&rep);
+        return;
+    }
     memset(&q, 0, sizeof q);
     q.type = WIRE_SEG_WAIT;
     q.u.seg_wait = (struct wire_seg_wait){&zero, 1, 0};
@@ -229,13 +256,23 @@ int dlogctl_cluster(const char *uri, int argc, char **argv)
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         printf("Usage: dlogctl -u cluster://H:P[,H:P...] cluster status\n"
+               "       dlogctl -u cluster://H:P cluster groups [--no-streams]\n"
                "       dlogctl -u cluster://H:P cluster add-node --id N --raft H:P "
                "--listen H:P\n"
-               "       dlogctl -u cluster://H:P cluster remove-node ID\n");
+               "       dlogctl -u cluster://H:P cluster remove-node ID\n"
+               "\n"
+               "status: each node's state, term, applied and commit index, and each\n"
+               "  data group's applied and commit index, leader and load on it.\n"
+               "groups: the metadata group and every data group: members, leader,\n"
+               "  term, each replica's applied and commit index, segments, bytes and\n"
+               "  load (bytes/s) per group, data groups led per node, and where each\n"
+               "  stream's segments live (SEQ@GROUP; --no-streams leaves them out).\n");
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "status") == 0 && argc == 2)
         return status(addrs);
+    if (strcmp(argv[1], "groups") == 0)
+        return dlogctl_cluster_groups(addrs, argc - 1, argv + 1);
     if (strcmp(argv[1], "add-node") == 0)
         return add_node(addrs, argc - 1, argv + 1);
     if (strcmp(argv[1], "remove-node") == 0)

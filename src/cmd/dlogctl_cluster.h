@@ -8,4 +8,8 @@
 
 int dlogctl_cluster(const char *uri, int argc, char **argv);
 
+/* dlogctl cluster groups (dlogctl_groups.c): addrs "H:P,H:P"; argv[0] is
+ * "groups". The exit status, as above. */
+int dlogctl_cluster_groups(const char *addrs, int argc, char **argv);
+
 #endif

@@ -17,6 +17,29 @@
 
 #define CAS_RETRIES 1000
 
+/* Tells the segment store where each segment of ms lives (seg.h,
+ * locate): every call on a segment follows a load of its stream. */
+static int locate_all(struct embedded *e, const struct meta_stream *ms, char *errmsg)
+{
+    if (e->seg->locate == NULL)
+        return 0;
+    for (uint32_t i = 0; i < ms->nseg; i++) {
+        /* place 0 too: it drops a token a lost roll of ours may have left */
+        int rv = e->seg->locate(e->seg, ms->id, ms->segs[i].seq, ms->segs[i].place);
+        if (rv != 0) {
+            errmsg_printf(errmsg, "stream '%s': %s", ms->name, e->seg->errmsg);
+            return rv;
+        }
+    }
+    return 0;
+}
+
+/* A new segment's place (seg.h, place): 0 when the store has one place. */
+static uint32_t place_new(struct embedded *e, uint64_t stream)
+{
+    return e->seg->place != NULL ? e->seg->place(e->seg, stream) : 0;
+}
+
 int stream_load(struct embedded *e, const char *name, struct meta_stream *ms,
                 char *errmsg)
 {
@@ -26,6 +49,11 @@ int stream_load(struct embedded *e, const char *name, struct meta_stream *ms,
         errmsg_printf(errmsg, "stream '%s' not found", name);
     else if (rv != 0)
         errmsg_printf(errmsg, "stream '%s': %s", name, e->meta->errmsg);
+    if (rv == 0) {
+        rv = locate_all(e, ms, errmsg);
+        if (rv != 0)
+            meta_stream_clear(ms);
+    }
     return rv;
 }
 
@@ -59,6 +87,12 @@ int stream_open_segment(struct embedded *e, const char *name, uint64_t epoch,
 int stream_roll(struct embedded *e, const char *name, uint64_t epoch, uint64_t cur,
                 uint64_t *seq, char *errmsg)
 {
+    /* The place chosen for a new seq is kept across retries of the same
+     * seq, so a lost compare-and-set leaves no empty segment behind on
+     * another group. */
+    uint64_t placed_seq = 0;
+    uint32_t placed = 0;
+
     for (int tries = 0; tries < CAS_RETRIES; tries++) {
         struct meta_stream ms;
         int rv = stream_load(e, name, &ms, errmsg);
@@ -102,7 +136,14 @@ int stream_roll(struct embedded *e, const char *name, uint64_t epoch, uint64_t c
         g.epoch = epoch;
         g.last_txid = info.last_txid;
         g.created_ms = now;
-        rv = e->seg->open(e->seg, ms.id, g.seq, epoch, info.last_txid);
+        if (placed_seq != g.seq) {
+            placed = place_new(e, ms.id);
+            placed_seq = g.seq;
+        }
+        g.place = placed;
+        rv = e->seg->locate != NULL ? e->seg->locate(e->seg, ms.id, g.seq, g.place) : 0;
+        if (rv == 0)
+            rv = e->seg->open(e->seg, ms.id, g.seq, epoch, info.last_txid);
         if (rv == 0)
             rv = e->seg->fence(e->seg, ms.id, g.seq, epoch);
         if (rv != 0) {
@@ -329,6 +370,7 @@ int emb_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_co
     g.seq = 1;
     g.state = DLOG_SEGMENT_OPEN;
     g.created_ms = ms.created_ms;
+    g.place = place_new(e, 0);
     int rv = meta_stream_push_segment(&ms, &g);
     if (rv == 0)
         rv = e->meta->create(e->meta, &ms);
@@ -336,6 +378,8 @@ int emb_create(struct dlog_ns *ns, const char *name, const struct dlog_stream_co
         errmsg_printf(ns->errmsg, "stream '%s' already exists", name);
     else if (rv != 0)
         errmsg_printf(ns->errmsg, "create '%s': %s", name, e->meta->errmsg);
+    if (rv == 0)
+        rv = locate_all(e, &ms, ns->errmsg);
     if (rv == 0) {
         rv = e->seg->open(e->seg, ms.id, 1, 0, 0);
         if (rv != 0)

@@ -34,6 +34,11 @@ struct meta_segment {
     uint64_t last_txid;  /* when sealed; when open, the stream's last txid at open */
     uint64_t created_ms;
     uint64_t sealed_ms;
+    /* Where the segment store keeps its entries: the token its place()
+     * gave (seg/seg.h; in cluster mode the data group + 1), or 0 when not
+     * recorded (segments of older versions, stores without placement):
+     * the store's default rule applies. */
+    uint32_t place;
 };
 
 struct meta_stream {

@@ -17,10 +17,13 @@
  *   (version 2) cfg.limits: version, records_per_sec, bytes_per_sec,
  *        soft_records_per_sec, soft_bytes_per_sec, burst_ms, max_wait_ms,
  *        quota_bytes, quota_policy
+ *   (version 3) per segment, in the order above: place (a uint32)
  *   u32be   CRC-32C of every byte before it
  *
- * The encoder writes version 2; the decoder reads 1 (no limits: all 0) and
- * 2. A new field means a new format version; the decoder refuses versions it
+ * The encoder writes version 3 when a segment has a place, else version 2
+ * (so records of streams that never met placement keep their old bytes);
+ * the decoder reads 1 (no limits: all 0), 2 (no places: all 0) and 3. A
+ * new field means a new format version; the decoder refuses versions it
  * does not know, trailing bytes and a bad CRC with DLOG_ECORRUPT, so a torn
  * or foreign value is never taken for a stream.
  */
@@ -33,7 +36,7 @@
 
 #include "base/crc32c.h"
 
-#define META_CODEC_VERSION 2
+#define META_CODEC_VERSION 3
 #define LIMITS_FIELDS      9
 /* Each segment field takes at least one byte. */
 #define SEG_MIN_BYTES 10
@@ -142,7 +145,10 @@ int meta_stream_encode(const struct meta_stream *s, struct bytes *out)
         s->nseg,
     };
 
-    rv = bytes_put_u8(out, META_CODEC_VERSION);
+    int placed = 0;
+    for (uint32_t i = 0; i < s->nseg && !placed; i++)
+        placed = s->segs[i].place != 0;
+    rv = bytes_put_u8(out, placed ? META_CODEC_VERSION : 2);
     if (rv == 0)
         rv = put_all(out, head, sizeof head / sizeof head[0]);
     if (rv == 0)
@@ -172,6 +178,8 @@ int meta_stream_encode(const struct meta_stream *s, struct bytes *out)
         };
         rv = put_all(out, lim, LIMITS_FIELDS);
     }
+    for (uint32_t i = 0; rv == 0 && placed && i < s->nseg; i++)
+        rv = bytes_put_uvarint(out, s->segs[i].place);
     if (rv == 0)
         rv = bytes_put_u32be(out, crc32c(out->p + start, out->len - start));
     if (rv != 0) {
@@ -292,6 +300,12 @@ int meta_stream_decode(const void *p, size_t len, struct meta_stream *s)
         l->max_wait_ms = f[6];
         l->quota_bytes = f[7];
         l->quota_policy = (uint32_t)f[8];
+    }
+    for (uint32_t i = 0; ver >= 3 && i < nseg; i++) {
+        uint64_t place;
+        if (cursor_get_uvarint(&c, &place) != 0 || place > UINT32_MAX)
+            goto err;
+        s->segs[i].place = (uint32_t)place;
     }
     if (c.len != 0) /* trailing bytes */
         goto err;

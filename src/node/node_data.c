@@ -36,6 +36,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "node/data_cmd.h"
 #include "node/meta_cmd.h"
 #include "node/node_int.h"
 
@@ -77,11 +78,20 @@ static int dg_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **r
 
     /* A torn frame gives the FSM an empty command, which it rejects the
      * same way on every replica (DLOG_EPROTO). */
+    int rv;
+
     if (len <= buf->len - FRAME_HEAD) {
         inner.base = (uint8_t *)buf->base + FRAME_HEAD;
         inner.len = len;
     }
-    return dg->fsm_inner.apply(&dg->fsm_inner, &inner, result);
+    rv = dg->fsm_inner.apply(&dg->fsm_inner, &inner, result);
+    if (rv == 0 && *result != NULL) {
+        const struct data_fsm_result *res = *result;
+        if ((res->op == DATA_CMD_APPEND || res->op == DATA_CMD_APPEND_ONCE) &&
+            res->status == 0 && !res->skipped)
+            node_groups_applied(dg, inner.len);
+    }
+    return rv;
 }
 
 static int dg_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n)
@@ -343,8 +353,8 @@ static void follow_meta(struct dgroup *dg)
     char addr[NODE_ADDR_MAX];
     int rv = 0;
 
-    if (raft_state(&dg->raft) != RAFT_LEADER || dg->changing || n->stopping ||
-        raft_last_applied(&dg->raft) < dg->raft.commit_index)
+    if (raft_state(&dg->raft) != RAFT_LEADER || dg->changing || dg->transferring ||
+        n->stopping || raft_last_applied(&dg->raft) < dg->raft.commit_index)
         return;
     dg->change.data = dg;
     for (unsigned i = 0; i < meta->n; i++) {
@@ -433,5 +443,7 @@ void node_data_tick(struct node *n)
             data_fsm_catch_up(dg->fsm);
         follow_meta(dg);
     }
+    node_groups_tick(n);
+    node_leaders_tick(n);
     node_data_wake(n);
 }

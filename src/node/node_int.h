@@ -17,6 +17,7 @@
 #include "base/errmsg.h"
 #include "net/net.h"
 #include "node/data_fsm.h"
+#include "node/group_load.h"
 #include "node/meta_fsm.h"
 #include "node/node.h"
 #include "wire/wire.h"
@@ -73,6 +74,16 @@ struct dgroup {
     struct raft_change change;
     uint64_t applied; /* the FSM's applied index (its notify keeps it) */
     struct dxfer xfer;
+
+    /* load (node_groups.c): bytes of APPEND commands applied here since
+     * the process started, sampled on the tick */
+    uint64_t appended;
+    struct group_load load;
+
+    /* leadership transfer (node_leaders.c) */
+    struct raft_transfer transfer;
+    int transferring;    /* raft_transfer called, its callback not yet */
+    raft_id transfer_to; /* its target */
 };
 
 struct dsess; /* a SEG_DUMP session (node_xfer.c) */
@@ -131,6 +142,10 @@ struct node {
     struct dsess *sessions; /* SEG_DUMP sessions served */
     unsigned nsessions;
     uint64_t last_session; /* ids: from the start time, so a restart gives new ones */
+    int groups_recorded;      /* "cluster/groups" checked or proposed */
+    uint64_t balance_next_ns; /* node_leaders.c: the next look at the leaders */
+    raft_id balance_shun;     /* a target that did not take over... */
+    uint64_t balance_shun_ns; /* ...is left alone until then */
 
     /* stopping */
     int stopping;
@@ -229,6 +244,15 @@ void node_xfer_tick(struct node *n);
 /* Closes every session and joins every transfer thread (before the FSMs
  * close). */
 void node_xfer_close(struct node *n);
+/* node_groups.c: CLUSTER_GROUPS, and the data groups' load. */
+void node_handle_groups(struct nconn *c, const struct wire_msg *m);
+/* On the tick: samples each group's appended bytes. */
+void node_groups_tick(struct node *n);
+/* Counts the bytes of an applied APPEND command of group dg. */
+void node_groups_applied(struct dgroup *dg, size_t cmd_bytes);
+
+/* node_leaders.c: spreads the data groups' leaders over the nodes. */
+void node_leaders_tick(struct node *n);
 
 /* Translates a libraft code (a proposal's outcome) to a dlog one. */
 int node_raft_err(int rv);

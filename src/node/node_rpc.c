@@ -364,6 +364,9 @@ static void handle(struct nconn *c, const struct wire_msg *m)
     case WIRE_CLUSTER_STATUS:
         node_handle_status(c, m);
         break;
+    case WIRE_CLUSTER_GROUPS:
+        node_handle_groups(c, m);
+        break;
     default:
         if (WIRE_IS_DATA_NODE(m->type)) {
             node_data_handle(c, m);

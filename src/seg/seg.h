@@ -56,7 +56,7 @@ struct seg_append {
 /* Visit one stored entry; return 0 to go on, non-zero to stop. */
 typedef int (*seg_visit_fn)(void *arg, uint64_t entry_id, const void *p, size_t len);
 
-#define SEG_OPS_VERSION 1
+#define SEG_OPS_VERSION 2
 struct dlog_seg_ops {
     uint32_t version;
     void *impl;
@@ -96,6 +96,26 @@ struct dlog_seg_ops {
     /* Wait until notify_seq differs from seen; 0 or DLOG_ETIMEDOUT. */
     int (*notify_wait)(struct dlog_seg_ops *s, uint32_t seen, int timeout_ms);
     void (*close)(struct dlog_seg_ops *s);
+
+    /*
+     * Version 2: placement, for stores that spread segments over several
+     * places (seg_raft: data groups). Both may be NULL (one place only).
+     *
+     * place chooses where a new segment goes and returns it as a token
+     * (1..UINT32_MAX; 0: "the default rule", also the answer when the store
+     * cannot tell); it binds nothing. The caller records the token in the
+     * segment's metadata (meta_segment.place) and calls locate before its
+     * first call on the segment. stream is the stream id when known, else 0.
+     *
+     * locate tells the store where segment (stream, seq) lives: the token
+     * recorded in metadata (0, DLOG_ENOMEM). The store keeps it for every later call on
+     * that segment (a later locate replaces it; remove forgets it). A segment never
+     * located lives where the default rule puts it (seg_raft: data group stream id mod
+     * G), which is where older versions put every segment. Callers locate every placed
+     * segment of a stream record they load, before using it.
+     */
+    uint32_t (*place)(struct dlog_seg_ops *s, uint64_t stream);
+    int (*locate)(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq, uint32_t token);
 };
 
 int seg_mem_open(struct dlog_seg_ops **out);

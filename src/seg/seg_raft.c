@@ -4,10 +4,17 @@
  * clients of net/rpc.h, which follow leader redirects and retry other
  * nodes until their deadline, so a leader change shows as latency.
  *
- * Placement: a stream's segments live on data group (stream id mod G),
- * G learnt from the nodes (a SEG_WAIT reply lists every group). TODO: place
- * each new segment on a group chosen by load (DESIGN.md, "Placement"),
- * recorded in the segment's metadata.
+ * Placement (DESIGN.md, "Placement"; seg/place.h): place() picks the
+ * group of a new segment by the load the nodes report (CLUSTER_GROUPS:
+ * bytes/s of appends applied per group, and segments stored), asked at
+ * most once per PLACE_REFRESH_MS; between two asks each choice counts one
+ * more segment on its group, so a burst of rolls spreads. The core records
+ * the token (group + 1) in the segment's metadata and hands it back with
+ * locate() whenever it loads the stream; this store keeps the tokens in a
+ * map (seg/seg_where.h) and sends each call to its segment's group. A
+ * segment without a token (written by an older version) lives on data
+ * group (stream id mod G), the old rule. G is learnt from the nodes (a
+ * SEG_WAIT reply lists every group).
  *
  * Consistency: every reply carries a Raft index of its group (a write's
  * own, or the answering replica's applied index); reads and INFO send the
@@ -49,12 +56,16 @@
 
 #include "base/clock.h"
 #include "net/rpc.h"
+#include "seg/place.h"
 #include "seg/seg.h"
+#include "seg/seg_where.h"
 
-#define POOL_MAX        8
-#define READ_MAX_BYTES  (8u << 20)
-#define WAIT_SLACK_MS   3000  /* the RPC deadline beyond a wait's own */
-#define APPEND_RETRY_MS 15000 /* resending an append of unknown outcome */
+#define POOL_MAX         8
+#define READ_MAX_BYTES   (8u << 20)
+#define WAIT_SLACK_MS    3000  /* the RPC deadline beyond a wait's own */
+#define APPEND_RETRY_MS  15000 /* resending an append of unknown outcome */
+#define PLACE_REFRESH_MS 1000  /* how old the loads placement uses may be */
+#define PLACE_ASK_MS     2000  /* the deadline of asking for them */
 /* An append is one Raft entry, which libraft keeps in memory and sends in
  * one message: heartbeats queue behind it, so an entry that takes longer
  * than an election timeout to reach the followers costs the group its
@@ -75,6 +86,10 @@ struct seg_raft {
     struct pool *pools; /* ngroups + 1 (the last for waits) */
     uint64_t *seen;     /* per group: the highest index seen */
     uint32_t counter;
+    struct seg_where where;    /* located segments (under mu) */
+    struct place_group *loads; /* per group, as last asked (under mu) */
+    uint64_t loads_at_ns;      /* when last asked; 0: never */
+    pthread_mutex_t place_mu;  /* one ask for loads at a time */
 };
 
 static struct seg_raft *impl(struct dlog_seg_ops *s)
@@ -128,9 +143,28 @@ static uint64_t seen(struct seg_raft *r, unsigned g)
     return v;
 }
 
-static unsigned group_of(struct seg_raft *r, uint64_t stream)
+/* The group of segment (stream, seq) into *g: its located token, else
+ * the old rule. 0, or DLOG_ECORRUPT for a token naming a group the
+ * cluster does not have. */
+static int group_of(struct seg_raft *r, uint64_t stream, uint64_t seq, unsigned *g)
 {
-    return (unsigned)(stream % r->ngroups);
+    uint32_t token;
+
+    pthread_mutex_lock(&r->mu);
+    token = seg_where_get(&r->where, stream, seq);
+    pthread_mutex_unlock(&r->mu);
+    if (token == 0) {
+        *g = (unsigned)(stream % r->ngroups);
+        return 0;
+    }
+    if (token > r->ngroups)
+        return errmsg_fail(r->ops.errmsg, DLOG_ECORRUPT,
+                           "segment %llu/%llu is placed on data group %u, the cluster "
+                           "has %u",
+                           (unsigned long long)stream, (unsigned long long)seq, token - 1,
+                           r->ngroups);
+    *g = token - 1;
+    return 0;
 }
 
 /*
@@ -210,8 +244,11 @@ static int op_open(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq, uint64
 {
     struct seg_raft *r = impl(s);
     struct wire_msg q;
+    unsigned g;
 
-    req_init(&q, WIRE_SEG_OPEN, group_of(r, stream), stream, seq);
+    if (group_of(r, stream, seq, &g) != 0)
+        return DLOG_ECORRUPT;
+    req_init(&q, WIRE_SEG_OPEN, g, stream, seq);
     q.u.seg.epoch = epoch;
     q.u.seg.start_txid = start_txid;
     return write_call(r, &q, 1, NULL);
@@ -238,6 +275,7 @@ static int op_append(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
     struct wire_msg q;
     struct wire_seg_rep rep;
     uint64_t deadline = clock_deadline_ms(APPEND_RETRY_MS);
+    unsigned g;
     int rv;
 
     if (a->n < 1)
@@ -251,7 +289,9 @@ static int op_append(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
             "append of %zu bytes: cluster mode takes at most %u MiB in one "
             "append (one record, with its framing)",
             total, APPEND_MAX_BYTES >> 20);
-    req_init(&q, WIRE_SEG_APPEND, group_of(r, stream), stream, seq);
+    if (group_of(r, stream, seq, &g) != 0)
+        return DLOG_ECORRUPT;
+    req_init(&q, WIRE_SEG_APPEND, g, stream, seq);
     q.u.seg.epoch = a->epoch;
     q.u.seg.flags = a->flags;
     q.u.seg.entries = a->entries;
@@ -263,8 +303,7 @@ static int op_append(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
         rv = write_call(r, &q, 1, &rep);
     while (rv == DLOG_ETIMEDOUT && clock_ms_left(deadline) > 0);
     if (rv == DLOG_ETIMEDOUT)
-        errmsg_wrapf(s->errmsg, "append to data group %u: outcome unknown",
-                     group_of(r, stream));
+        errmsg_wrapf(s->errmsg, "append to data group %u: outcome unknown", g);
     if (rv != 0)
         return rv;
     a->first_entry = rep.first_entry;
@@ -277,12 +316,14 @@ static int op_read(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq, uint64
                    size_t max_bytes, seg_visit_fn visit, void *arg)
 {
     struct seg_raft *r = impl(s);
-    unsigned g = group_of(r, stream);
     struct net_rpc_reply rep;
     struct wire_msg q;
+    unsigned g;
     size_t i;
     int rv;
 
+    if (group_of(r, stream, seq, &g) != 0)
+        return DLOG_ECORRUPT;
     req_init(&q, WIRE_SEG_READ, g, stream, seq);
     q.u.seg.from = from;
     q.u.seg.max_bytes = max_bytes == 0               ? 1
@@ -308,11 +349,13 @@ static int op_info(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
                    struct seg_info *out)
 {
     struct seg_raft *r = impl(s);
-    unsigned g = group_of(r, stream);
     struct net_rpc_reply rep;
     struct wire_msg q;
+    unsigned g;
     int rv;
 
+    if (group_of(r, stream, seq, &g) != 0)
+        return DLOG_ECORRUPT;
     req_init(&q, WIRE_SEG_INFO, g, stream, seq);
     q.u.seg.min_applied = seen(r, g);
     rv = call(r, g, &q, 1, 0, &rep);
@@ -328,8 +371,11 @@ static int op_fence(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq, uint6
 {
     struct seg_raft *r = impl(s);
     struct wire_msg q;
+    unsigned g;
 
-    req_init(&q, WIRE_SEG_FENCE, group_of(r, stream), stream, seq);
+    if (group_of(r, stream, seq, &g) != 0)
+        return DLOG_ECORRUPT;
+    req_init(&q, WIRE_SEG_FENCE, g, stream, seq);
     q.u.seg.epoch = epoch;
     return write_call(r, &q, 1, NULL);
 }
@@ -340,9 +386,12 @@ static int op_seal(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq, uint64
     struct seg_raft *r = impl(s);
     struct wire_msg q;
     struct wire_seg_rep rep;
+    unsigned g;
     int rv;
 
-    req_init(&q, WIRE_SEG_SEAL, group_of(r, stream), stream, seq);
+    if (group_of(r, stream, seq, &g) != 0)
+        return DLOG_ECORRUPT;
+    req_init(&q, WIRE_SEG_SEAL, g, stream, seq);
     q.u.seg.epoch = epoch;
     rv = write_call(r, &q, 1, &rep);
     if (rv == 0 && out != NULL)
@@ -354,9 +403,98 @@ static int op_remove(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq)
 {
     struct seg_raft *r = impl(s);
     struct wire_msg q;
+    unsigned g;
+    int rv;
 
-    req_init(&q, WIRE_SEG_REMOVE, group_of(r, stream), stream, seq);
-    return write_call(r, &q, 1, NULL);
+    if (group_of(r, stream, seq, &g) != 0)
+        return DLOG_ECORRUPT;
+    req_init(&q, WIRE_SEG_REMOVE, g, stream, seq);
+    rv = write_call(r, &q, 1, NULL);
+    if (rv == 0) { /* gone for good: forget where it was */
+        pthread_mutex_lock(&r->mu);
+        seg_where_put(&r->where, stream, seq, 0);
+        pthread_mutex_unlock(&r->mu);
+    }
+    return rv;
+}
+
+/* ---------------------------------------------------------------- placement */
+
+/* Asks a node for every group's load into r->loads; 0 or an error. */
+static int ask_loads(struct seg_raft *r)
+{
+    struct net_rpc_reply rep;
+    struct wire_msg q;
+    struct place_group *fresh;
+    int rv;
+
+    memset(&q, 0, sizeof q);
+    q.type = WIRE_CLUSTER_GROUPS;
+    rv = call(r, r->ngroups, &q, 1, PLACE_ASK_MS, &rep);
+    if (rv != 0)
+        return rv;
+    fresh = calloc(r->ngroups, sizeof *fresh);
+    if (fresh == NULL) {
+        net_rpc_reply_free(&rep);
+        return DLOG_ENOMEM;
+    }
+    for (size_t i = 0; i < rep.msg.u.cluster_groups_rep.ngroups; i++) {
+        const struct wire_group_status *w = &rep.msg.u.cluster_groups_rep.groups[i];
+        if (w->group >= r->ngroups)
+            continue;
+        fresh[w->group] =
+            (struct place_group){w->load_bps, w->segments, w->leader_id != 0};
+    }
+    net_rpc_reply_free(&rep);
+    pthread_mutex_lock(&r->mu);
+    free(r->loads);
+    r->loads = fresh;
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
+static uint32_t op_place(struct dlog_seg_ops *s, uint64_t stream)
+{
+    struct seg_raft *r = impl(s);
+    uint64_t now = clock_now_ns();
+    uint32_t token = 0;
+    int stale, g;
+
+    (void)stream;
+    pthread_mutex_lock(&r->place_mu);
+    pthread_mutex_lock(&r->mu);
+    stale = r->loads_at_ns == 0 || now - r->loads_at_ns >= PLACE_REFRESH_MS * NS_PER_MS;
+    if (stale) /* asked, whatever the outcome: a failure is not retried at once */
+        r->loads_at_ns = now ? now : 1;
+    pthread_mutex_unlock(&r->mu);
+    if (stale)
+        ask_loads(r); /* on failure the older loads, if any, serve */
+    pthread_mutex_lock(&r->mu);
+    if (r->loads != NULL) {
+        g = place_choose(r->loads, r->ngroups, PLACE_LOAD_STEP);
+        if (g >= 0) {
+            r->loads[g].segments++; /* until the next ask */
+            token = (uint32_t)g + 1;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->place_mu);
+    return token; /* 0 (the old rule) when nothing is known */
+}
+
+static int op_locate(struct dlog_seg_ops *s, uint64_t stream, uint64_t seq,
+                     uint32_t token)
+{
+    struct seg_raft *r = impl(s);
+    int rv;
+
+    pthread_mutex_lock(&r->mu);
+    rv = seg_where_put(&r->where, stream, seq, token);
+    pthread_mutex_unlock(&r->mu);
+    if (rv != 0)
+        errmsg_printf(s->errmsg, "out of memory locating segment %llu/%llu",
+                      (unsigned long long)stream, (unsigned long long)seq);
+    return rv;
 }
 
 static uint32_t op_notify_seq(struct dlog_seg_ops *s)
@@ -419,7 +557,10 @@ static void op_close(struct dlog_seg_ops *s)
     free(r->pools);
     free(r->seen);
     free(r->addrs);
+    free(r->loads);
+    seg_where_free(&r->where);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->place_mu);
     free(r);
 }
 
@@ -436,6 +577,7 @@ int seg_raft_open(const char *addrs, struct dlog_seg_ops **out, char *errmsg)
     if (r == NULL)
         return DLOG_ENOMEM;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->place_mu, NULL);
     r->ops.impl = r;
     r->addrs = strdup(addrs);
     if (r->addrs == NULL) {
@@ -482,6 +624,8 @@ int seg_raft_open(const char *addrs, struct dlog_seg_ops **out, char *errmsg)
     r->ops.notify_seq = op_notify_seq;
     r->ops.notify_wait = op_notify_wait;
     r->ops.close = op_close;
+    r->ops.place = op_place;
+    r->ops.locate = op_locate;
     *out = &r->ops;
     return 0;
 err:

@@ -99,6 +99,12 @@ int wire_node_decode_reply(struct wire_dec *d, struct wire_msg *m,
 int wire_node_check_request(const struct wire_msg *m, char *errmsg);
 int wire_node_check_reply(const struct wire_msg *m, char *errmsg);
 
+/* The CLUSTER_GROUPS reply (wire_groups.c), called by wire_node.c. */
+void wire_groups_pack_reply(struct msgpack_packer *pk, const struct wire_msg *m);
+int wire_groups_decode_reply(struct wire_dec *d, struct wire_msg *m,
+                             const struct msgpack_object *body);
+int wire_groups_check_reply(const struct wire_msg *m, char *errmsg);
+
 /* The data groups' node calls (wire_data.c), types 0x60..0x7f: as above. */
 void wire_data_pack_request(struct msgpack_packer *pk, const struct wire_msg *m);
 void wire_data_pack_reply(struct msgpack_packer *pk, const struct wire_msg *m);

@@ -61,6 +61,7 @@
     X(NODE_JOIN, 0x4a)                                                                   \
     X(NODE_REMOVE, 0x4b)                                                                 \
     X(CLUSTER_STATUS, 0x4c)                                                              \
+    X(CLUSTER_GROUPS, 0x50)                                                              \
     X(SEG_OPEN, 0x60)                                                                    \
     X(SEG_APPEND, 0x61)                                                                  \
     X(SEG_READ, 0x62)                                                                    \
@@ -414,6 +415,44 @@ struct wire_cluster_status_rep {
     size_t nmembers;
 };
 
+/* A member of a data group in a CLUSTER_GROUPS reply: [id, role]. */
+struct wire_group_member {
+    uint64_t id;
+    uint32_t role; /* as wire_member's */
+};
+
+/*
+ * One data group as one replica sees it, in a CLUSTER_GROUPS reply:
+ * [group, state, leader_id, term, commit_index, applied_index, segments,
+ * entries, bytes, load_bps, members: array of [id, role]]. state is this
+ * replica's (as in CLUSTER_STATUS); applied_index, segments, entries and
+ * bytes are its state machine's (what it has applied and stores);
+ * load_bps is the bytes per second of appends this replica applied over
+ * the last few seconds (the placement's measure of load).
+ */
+struct wire_group_status {
+    uint32_t group; /* 0..WIRE_MAX_GROUPS-1, ascending in a reply */
+    uint32_t state;
+    uint64_t leader_id; /* 0 when unknown */
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t segments;
+    uint64_t entries;
+    uint64_t bytes;
+    uint64_t load_bps;
+    const struct wire_group_member *members; /* 0..WIRE_MAX_MEMBERS */
+    size_t nmembers;
+};
+
+/* CLUSTER_GROUPS request: []. Reply: [id, groups: array], the answering
+ * node's id and its view of every data group it hosts, ascending. */
+struct wire_cluster_groups_rep {
+    uint64_t id;
+    const struct wire_group_status *groups; /* 0..WIRE_MAX_GROUPS */
+    size_t ngroups;
+};
+
 /* ---------------------------------------------------------- data node calls */
 
 /* 1 if type (without WIRE_REPLY) is one of the data groups' node calls. */
@@ -644,6 +683,7 @@ struct wire_msg {
         struct wire_node_join node_join;
         struct wire_node_remove node_remove;
         struct wire_cluster_status_rep cluster_status_rep;
+        struct wire_cluster_groups_rep cluster_groups_rep;
         struct wire_seg_req seg;     /* SEG_OPEN .. SEG_REMOVE requests */
         struct wire_seg_rep seg_rep; /* their replies but SEG_READ's */
         struct wire_seg_read_rep seg_read_rep;

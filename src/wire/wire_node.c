@@ -60,7 +60,7 @@ void wire_node_pack_request(msgpack_packer *pk, const struct wire_msg *m)
         msgpack_pack_array(pk, 1);
         msgpack_pack_uint64(pk, m->u.node_remove.id);
         break;
-    default: /* CLUSTER_STATUS */
+    default: /* CLUSTER_STATUS, CLUSTER_GROUPS */
         msgpack_pack_array(pk, 0);
         break;
     }
@@ -139,6 +139,9 @@ void wire_node_pack_reply(msgpack_packer *pk, const struct wire_msg *m)
         }
         break;
     }
+    case WIRE_CLUSTER_GROUPS:
+        wire_groups_pack_reply(pk, m);
+        break;
     default: /* NODE_JOIN, NODE_REMOVE */
         msgpack_pack_array(pk, 0);
         break;
@@ -218,6 +221,7 @@ static int dec_request(struct wire_dec *d, struct wire_msg *m, const msgpack_obj
             rv = wire_dec_u64(d, &b[0], "id", &m->u.node_remove.id);
         return rv;
     case WIRE_CLUSTER_STATUS:
+    case WIRE_CLUSTER_GROUPS:
         return wire_dec_array(d, body, "body", 0, &b);
     default:
         return wire_fail(d->errmsg, DLOG_EPROTO, "type 0x%02x is not a request",
@@ -404,6 +408,8 @@ int wire_node_decode_reply(struct wire_dec *d, struct wire_msg *m,
             rv = dec_members(d, &b[8], r);
         return rv;
     }
+    case WIRE_CLUSTER_GROUPS:
+        return wire_groups_decode_reply(d, m, body);
     default: /* NODE_JOIN, NODE_REMOVE: empty */
         return wire_dec_array(d, body, "body", 0, &b);
     }
@@ -482,6 +488,7 @@ int wire_node_check_request(const struct wire_msg *m, char *errmsg)
                    ? wire_fail(errmsg, DLOG_EINVAL, "id: must be >= 1")
                    : 0;
     case WIRE_CLUSTER_STATUS:
+    case WIRE_CLUSTER_GROUPS:
         return 0;
     default:
         return wire_fail(errmsg, DLOG_EINVAL, "type 0x%02x is not a request", m->type);
@@ -543,6 +550,8 @@ int wire_node_check_reply(const struct wire_msg *m, char *errmsg)
         }
         return rv;
     }
+    case WIRE_CLUSTER_GROUPS:
+        return wire_groups_check_reply(m, errmsg);
     case WIRE_META_CREATE:
     case WIRE_META_UPDATE:
     case WIRE_META_REMOVE:

@@ -425,6 +425,18 @@ static size_t samples(struct wire_msg *out)
             (struct wire_cluster_status_rep){1, 0, 0, "", 0, 0, 0, 0, NULL, 0};
         out[n++] = m;
     }
+    out[n++] = req(WIRE_CLUSTER_GROUPS, 53);
+    {
+        static const struct wire_group_member gm[3] = {{1, 1}, {2, 1}, {3, 2}};
+        static const struct wire_group_status gs[2] = {
+            {0, 3, 2, 7, 130, 129, 4, 900, 123456, 65536, gm, 3},
+            {2, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0}};
+        m = rep(WIRE_CLUSTER_GROUPS, 53, 0);
+        m.u.cluster_groups_rep = (struct wire_cluster_groups_rep){2, gs, 2};
+        out[n++] = m;
+        m.u.cluster_groups_rep = (struct wire_cluster_groups_rep){1, NULL, 0};
+        out[n++] = m;
+    }
 
     /* data groups' node calls */
     {
@@ -706,6 +718,7 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
         case WIRE_SEG_DUMP:
             return memcmp(&a->u.seg_dump, &b->u.seg_dump, sizeof a->u.seg_dump) == 0;
         case WIRE_CLUSTER_STATUS:
+        case WIRE_CLUSTER_GROUPS:
             return 1;
         case WIRE_READ:
             return str_eq(a->u.read.stream, b->u.read.stream) &&
@@ -841,6 +854,27 @@ static int msg_eq(const struct wire_msg *a, const struct wire_msg *b)
                 !str_eq(x->members[i].listen_address, y->members[i].listen_address) ||
                 x->members[i].role != y->members[i].role)
                 return 0;
+        return 1;
+    }
+    case WIRE_CLUSTER_GROUPS: {
+        const struct wire_cluster_groups_rep *x = &a->u.cluster_groups_rep;
+        const struct wire_cluster_groups_rep *y = &b->u.cluster_groups_rep;
+        if (x->id != y->id || x->ngroups != y->ngroups)
+            return 0;
+        for (size_t i = 0; i < x->ngroups; i++) {
+            const struct wire_group_status *g = &x->groups[i], *h = &y->groups[i];
+            if (g->group != h->group || g->state != h->state ||
+                g->leader_id != h->leader_id || g->term != h->term ||
+                g->commit_index != h->commit_index ||
+                g->applied_index != h->applied_index || g->segments != h->segments ||
+                g->entries != h->entries || g->bytes != h->bytes ||
+                g->load_bps != h->load_bps || g->nmembers != h->nmembers)
+                return 0;
+            for (size_t j = 0; j < g->nmembers; j++)
+                if (g->members[j].id != h->members[j].id ||
+                    g->members[j].role != h->members[j].role)
+                    return 0;
+        }
         return 1;
     }
     case WIRE_SEG_READ: {
@@ -1590,6 +1624,24 @@ START_TEST(test_encode_refuses)
         REFUSE(m, DLOG_EINVAL, "session: 0 (the state only) with items or not done");
         m.u.seg_dump_rep = (struct wire_seg_dump_rep){.session = 3, .done = 2};
         REFUSE(m, DLOG_EINVAL, "done: must be 0 or 1");
+    }
+
+    {
+        static const struct wire_group_member bad_role[1] = {{1, 3}};
+        struct wire_group_status gs[2] = {{0, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0},
+                                          {0, 1, 0, 0, 0, 0, 0, 0, 0, 0, NULL, 0}};
+        m = rep(WIRE_CLUSTER_GROUPS, 1, 0);
+        m.u.cluster_groups_rep = (struct wire_cluster_groups_rep){1, gs, 2};
+        REFUSE(m, DLOG_EINVAL, "groups[].group: 0 is not ascending");
+        gs[1].group = WIRE_MAX_GROUPS;
+        REFUSE(m, DLOG_EINVAL, "groups[].group: 1024");
+        gs[1].group = 1;
+        gs[1].state = 4;
+        REFUSE(m, DLOG_EINVAL, "groups[].state: 4 is not 0..3");
+        gs[1].state = 1;
+        gs[1].members = bad_role;
+        gs[1].nmembers = 1;
+        REFUSE(m, DLOG_EINVAL, "groups[].members[].role: 3 is not 0..2");
     }
 
     /* Larger than the frame limit: DLOG_ETOOBIG. */
