@@ -333,7 +333,7 @@ START_TEST(test_codec_bad_fields)
     fix_crc(&b);
     ck_assert_int_eq(meta_stream_decode(b.p, b.len, &d), DLOG_ECORRUPT);
     b.p[5] = 2;
-    b.p[0] = 3; /* unknown format version */
+    b.p[0] = 4; /* unknown format version (3 added segment places) */
     fix_crc(&b);
     ck_assert_int_eq(meta_stream_decode(b.p, b.len, &d), DLOG_ECORRUPT);
     b.p[0] = 2;
