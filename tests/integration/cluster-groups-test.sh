@@ -6,7 +6,7 @@
 #  - `cluster groups` shows 3 data groups, each with 3 voters and a leader,
 #    and the leaders on at least 2 different nodes (the node that
 #    bootstrapped the groups led them all at first);
-#  - a "hot" stream (large segments) is written all the time, about 1 KiB
+#  - a "hot" stream (large segments) is written all the time, about 2 KiB
 #    per record, through cluster://; once its group reports the load, four
 #    "cold" streams (4 records per segment) are created and written slowly:
 #    none of their segments, placed while the hot group is busy, lands on
@@ -82,9 +82,9 @@ hot=$(group_of hot 1)
 [ -n "$hot" ] && ok || bad "hot's segment has no group"
 echo "hot stream on data group $hot"
 
-# The hot writer: chunks of 300 records of ~1 KiB, acknowledged one by one,
+# The hot writer: chunks of 300 records of ~2 KiB, acknowledged one by one,
 # until it is killed (a chunk whose write failed stops; the next goes on).
-pad=$(printf '%01000d' 0)
+pad=$(printf '%02000d' 0)
 (
   c=0
   while :; do
