@@ -141,8 +141,7 @@ struct node {
     int groups_recorded;    /* "cluster/groups" checked or proposed */
     struct dsess *sessions; /* SEG_DUMP sessions served */
     unsigned nsessions;
-    uint64_t last_session; /* ids: from the start time, so a restart gives new ones */
-    int groups_recorded;      /* "cluster/groups" checked or proposed */
+    uint64_t last_session;    /* ids: from the start time, so a restart gives new ones */
     uint64_t balance_next_ns; /* node_leaders.c: the next look at the leaders */
     raft_id balance_shun;     /* a target that did not take over... */
     uint64_t balance_shun_ns; /* ...is left alone until then */
