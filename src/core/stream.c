@@ -207,8 +207,14 @@ int stream_bump_epoch(struct embedded *e, const char *name, uint64_t *epoch,
         *seq = s;
         /* A segment holds the records of one epoch: the older epoch's
          * segment is sealed and the new epoch starts its own. */
-        if (info.next_entry > 0)
-            return stream_roll(e, name, newepoch, s, seq, errmsg);
+        if (info.next_entry > 0) {
+            rv = stream_roll(e, name, newepoch, s, seq, errmsg);
+            if (rv == DLOG_EFENCED) { /* a newer writer came in between: this */
+                *seq = s;             /* one opens, and its writes are fenced */
+                rv = 0;
+            }
+            return rv;
+        }
         return 0;
     }
     errmsg_printf(errmsg, "bump epoch of '%s': too many concurrent updates", name);
