@@ -360,6 +360,10 @@ int owner_claim(struct owner *o, uint64_t stream_id, uint64_t epoch_now,
         int mine = strcmp(out->holder, o->self) == 0;
         struct peer *p = out->holder[0] && !mine ? peer_find(o, out->holder) : NULL;
         uint64_t now = clock_now_ns();
+        /* An owner at this proxy's own address is an earlier life of this
+         * proxy (it held the port this one listens on): dead for sure. */
+        if (p != NULL && strcmp(p->addr, o->addr) == 0)
+            p = NULL;
         if (p != NULL && peer_alive(o, p, now)) {
             uint64_t left = p->seen_ns + o->lease_ms * NS_PER_MS - now;
             if (p->addr[0] != '\0' && peer_fresh(o, p, now)) {

@@ -160,6 +160,23 @@ START_TEST(new_proxy_waits_a_lease)
 }
 END_TEST
 
+START_TEST(earlier_life_at_same_address)
+{
+    /* A proxy restarted on its port with a new id: the stream's owner is
+     * its earlier life, whose key still looks fresh. It is taken at once,
+     * not redirected to (that would send the client back here). */
+    struct owner *a = open_owner("A1", "127.0.0.1:7001");
+    ck_assert_int_eq(claim(a, 5, 1).state, OWNER_SELF);
+    owner_close(a, 0); /* killed: nothing released */
+    struct owner *a2 = open_owner("A2", "127.0.0.1:7001");
+    struct owner_claim cl = claim(a2, 5, 1);
+    ck_assert_int_eq(cl.state, OWNER_SELF);
+    ck_assert_int_eq(cl.taken, 1);
+    ck_assert_str_eq(cl.holder, "A1");
+    owner_close(a2, 0);
+}
+END_TEST
+
 START_TEST(late_rounds_prove_nothing)
 {
     /* B's own rounds stall longer than a lease (a paused process, or a
@@ -228,6 +245,7 @@ int main(void)
     tcase_add_test(tc, first_claim_and_redirect);
     tcase_add_test(tc, takeover_after_silent_lease);
     tcase_add_test(tc, new_proxy_waits_a_lease);
+    tcase_add_test(tc, earlier_life_at_same_address);
     tcase_add_test(tc, late_rounds_prove_nothing);
     tcase_add_test(tc, user_epoch_and_release);
     tcase_add_test(tc, malformed_owner_record);
