@@ -612,6 +612,10 @@ int ewriter_open(struct dlog_ns *ns, const char *stream,
     if (rv != 0)
         goto err;
     e->seg->info(e->seg, w->stream_id, w->seg, &w->seginfo);
+    const struct wquota_writer qw = {quota_pending, quota_drain, w};
+    rv = wquota_start(&w->quota, e, w->name, &qw, ns->errmsg);
+    if (rv != 0)
+        goto err;
     if (pthread_create(&w->thread, NULL, flush_main, w) != 0) {
         rv = DLOG_ENOMEM;
         goto err;
