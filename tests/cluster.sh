@@ -13,6 +13,8 @@
 #   cluster.sh proxy-uri DIR print the proxies' URI
 #   cluster.sh kill-proxy DIR I     SIGKILL proxy I
 #   cluster.sh restart-proxy DIR I  start proxy I again, on the same address
+#   cluster.sh running DIR   print the nodes and proxies (nI, pI) still running,
+#                            zombies not counted; exit 0 if there is one
 #
 # The cluster URI is "cluster://H:P,H:P,..." (the nodes' listen addresses).
 # With CLUSTER_PROXIES=K (default 0), up also starts K `dlogd --role proxy`
@@ -257,6 +259,19 @@ start_proxies() {
   echo "dlog://$out" >"$dir/proxy-uri"
 }
 
+# cmd_running DIR: the processes of DIR still running, one name a line.
+cmd_running() {
+  local f rc=1
+  for f in "$1"/n*.pid "$1"/p*.pid; do
+    [ -e "$f" ] || continue
+    alive "$(cat "$f")" && {
+      basename "$f" .pid
+      rc=0
+    }
+  done
+  return $rc
+}
+
 cmd_kill() {
   local dir=$1 i=$2 pid deadline
   pid=${3:-$(pid_of "$dir" "$i")}
@@ -346,8 +361,9 @@ kill-proxy)
   cmd_kill "$2" "$3" "$(cat "$2/p$3.pid")"
   ;;
 restart-proxy) [ $# -eq 3 ] || die "usage: restart-proxy DIR I"; cmd_restart_proxy "$2" "$3" ;;
+running) [ $# -eq 2 ] || die "usage: running DIR"; cmd_running "$2" ;;
 *)
-  sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
   [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]
   ;;
 esac

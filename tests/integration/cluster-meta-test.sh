@@ -29,14 +29,6 @@ trap cleanup EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
-# Running, not a zombie waiting for its reaper (PID 1 here reaps slowly).
-running() {
-  local st
-  kill -0 "$1" 2>/dev/null || return 1
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [ "${st%% *}" != Z ]
-}
 
 uri=$("$CL" up 3 "$tmp/c" | tail -n 1) || { echo "FAIL: cluster up"; exit 1; }
 case "$uri" in cluster://*) ok ;; *) bad "up prints the URI last: $uri"; exit 1 ;; esac
@@ -57,7 +49,10 @@ wait_for() {
     sleep 0.1 # polls, up to the deadline
   done
 }
-has_leader() { [ -n "$(leader)" ]; }
+got_leader() {
+  l=$(leader)
+  [ -n "$l" ]
+}
 new_leader() { local l; l=$(leader); [ -n "$l" ] && [ "$l" != "$1" ]; }
 healthy() { "$CL" status "$tmp/c" >/dev/null 2>&1; }
 progressed() { local c; c=$(counter); [ -n "$c" ] && [ "$c" -ge "$1" ]; }
@@ -67,8 +62,7 @@ client_pid=$!
 wait_for "first increments" 20 progressed 20
 
 for round in 1 2 3; do
-  wait_for "a leader" 20 has_leader || break
-  l=$(leader)
+  wait_for "a leader" 20 got_leader || break # sets l: one look, no race
   before=$(counter)
   "$CL" kill "$tmp/c" "$l" && ok || bad "kill node $l"
   wait_for "a new leader after killing node $l" 20 new_leader "$l" || break
@@ -101,11 +95,8 @@ final=$(counter)
 [ "$final" = "$acked" ] && ok || bad "counter $final, acknowledged increments $acked"
 "$CL" status "$tmp/c"
 
-pids=$(cat "$tmp/c"/n*.pid)
 "$CL" down "$tmp/c" && ok || bad "nodes stop cleanly on SIGTERM"
-for p in $pids; do
-  running "$p" && bad "process $p still running"
-done
+still=$("$CL" running "$tmp/c") && bad "still running after down: $still" || ok
 if grep -l "AddressSanitizer\|LeakSanitizer\|runtime error" "$tmp/c"/n*.log >/dev/null 2>&1; then
   bad "sanitizer reports:"
   grep -h -A20 "Sanitizer\|runtime error" "$tmp/c"/n*.log | head -60

@@ -143,7 +143,15 @@ a=$(avg "$T/a.load" 2 "$M") b=$(avg "$T/b.load" 2 "$M")
 echo "shares: A admitted $a/s (demand $GA), B admitted $b/s (demand $((2 * G))), limit $G"
 check "A's admitted rate $a is within 10% of its max-min share $GA" "near $a $GA 10"
 check "B's admitted rate $b is within 10% of its max-min share $GB" "near $b $GB 10"
-"$CTL" -u "$B_URI" limits g >"$T/two.stats"
+# Both proxies' reports, as B last read them (a report is a few hundred ms
+# old at most; polled, up to a deadline, on a loaded machine).
+deadline=$((SECONDS + 10))
+while :; do
+  "$CTL" -u "$B_URI" limits g >"$T/two.stats"
+  grep -q '^A ' "$T/two.stats" && grep -q '^B ' "$T/two.stats" && break
+  [ $SECONDS -ge $deadline ] && break
+  sleep 0.2 # polls the stats, up to the deadline
+done
 check "dlogctl limits lists both proxies" "grep -q '^A ' '$T/two.stats' && grep -q '^B ' '$T/two.stats'"
 kill -9 "$A_PID"
 killed_at=$(awk '$1 == "sec" { s = $2 } END { print s + 1 }' "$T/b.load")
