@@ -418,6 +418,40 @@ START_TEST(test_racing_exclusive_writers)
 }
 END_TEST
 
+/* An epoch bump gives the new epoch a segment of its own: an empty open
+ * segment is relabelled, one holding records is sealed, so describe tells
+ * which epoch wrote each segment's records. */
+START_TEST(test_epoch_gets_own_segment)
+{
+    struct core_env e;
+    char name[128];
+    struct dlog_stream_info *info = NULL;
+    setup(&e, name, "own-seg", 0);
+    struct dlog_writer *w1 = core_writer(e.ns, name, DLOG_WRITER_EXCLUSIVE);
+    uint64_t e1 = dlog_writer_epoch(w1);
+    CORE_NS_OK(e.ns, dlog_stream_describe(e.ns, name, &info));
+    ck_assert_uint_eq(info->nsegments, 1); /* empty: relabelled, not rolled */
+    ck_assert_uint_eq(info->segments[0].epoch, e1);
+    dlog_stream_info_free(info);
+    CORE_ASSERT_OK(write_str(w1, "a"));
+    struct dlog_writer *w2 = core_writer(e.ns, name, DLOG_WRITER_EXCLUSIVE);
+    uint64_t e2 = dlog_writer_epoch(w2);
+    CORE_ASSERT_OK(write_str(w2, "b"));
+    CORE_NS_OK(e.ns, dlog_stream_describe(e.ns, name, &info));
+    ck_assert_uint_eq(info->nsegments, 2);
+    ck_assert_uint_eq(info->segments[0].epoch, e1);
+    ck_assert_int_eq(info->segments[0].state, DLOG_SEGMENT_SEALED);
+    ck_assert_uint_eq(info->segments[0].records, 1);
+    ck_assert_uint_eq(info->segments[1].epoch, e2);
+    ck_assert_uint_eq(info->segments[1].records, 1);
+    dlog_stream_info_free(info);
+    ck_assert_int_eq(write_str(w1, "old"), DLOG_EFENCED);
+    dlog_writer_close(w1);
+    CORE_ASSERT_OK(dlog_writer_close(w2));
+    core_env_close(&e);
+}
+END_TEST
+
 START_TEST(test_epoch_survives_reopen)
 {
     CORE_REQUIRE(core_backend_durable(), "data does not outlive the namespace");
@@ -449,6 +483,7 @@ Suite *fencing_suite(void)
     tcase_add_test(tc, test_fence_writes_in_flight);
     tcase_add_test(tc, test_racing_exclusive_writers);
     tcase_add_test(tc, test_epoch_survives_reopen);
+    tcase_add_test(tc, test_epoch_gets_own_segment);
     suite_add_tcase(s, tc);
     return s;
 }
