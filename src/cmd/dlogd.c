@@ -59,6 +59,7 @@ struct config {
     int bootstrap;
     unsigned long groups;                                  /* data groups; 0: 1 */
     unsigned long data_snap_threshold, data_snap_trailing; /* 0: the node's defaults */
+    unsigned long data_log_memory_mb, data_log_segment_mb; /* 0: the node's defaults */
     /* role proxy: the cluster; role broker: the proxy's listen address */
     char cluster[1024];
     char proxy_listen[300];
@@ -87,11 +88,16 @@ static void usage(FILE *f)
         "                       broker (node + proxy in one process)\n"
         "  --groups G           node: data groups (default 1; the same on every node);\n"
         "                       group g uses the --raft port + 1 + g\n"
+        "  --data-log-memory-mb N  node: each data group's Raft log kept in memory,\n"
+        "                       about (default 128); sets the two counts below from\n"
+        "                       the mean entry size\n"
+        "  --data-log-segment-mb N  node: data groups' Raft log segment files\n"
+        "                       (default 64)\n"
         "  --data-snapshot-threshold N  node: data groups' Raft entries between\n"
-        "                       snapshots (default 1024)\n"
-        "  --data-snapshot-trailing N   node: entries kept after a snapshot (default\n"
-        "                       16384); a replica further behind loads the contents\n"
-        "                       from a peer\n"
+        "                       snapshots (default: from --data-log-memory-mb)\n"
+        "  --data-snapshot-trailing N   node: entries kept after a snapshot (default:\n"
+        "                       from --data-log-memory-mb); a replica further behind\n"
+        "                       loads the contents from a peer\n"
         "  --cluster URI        proxy: the cluster's nodes, cluster://HOST:PORT,...\n"
         "  --proxy-listen H:P   broker: where the proxy listens (--listen: node calls)\n"
         "  --data DIR           the namespace's (local) or the node's directory\n"
@@ -205,6 +211,17 @@ static int set_key(struct config *c, const char *key, const char *value)
             c->data_snap_threshold = v;
         else
             c->data_snap_trailing = v;
+    } else if (strcmp(key, "data-log-memory-mb") == 0 ||
+               strcmp(key, "data-log-segment-mb") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(value, &end, 10);
+        if (errno != 0 || *end != '\0' || v < 1 || v > 65536 || value[0] == '-')
+            return -1;
+        if (strcmp(key, "data-log-memory-mb") == 0)
+            c->data_log_memory_mb = v;
+        else
+            c->data_log_segment_mb = v;
     } else if (strcmp(key, "cluster") == 0) {
         if (strlen(value) >= sizeof c->cluster)
             return -1;
@@ -414,6 +431,8 @@ static int run_node(const struct config *c)
     o.groups = (unsigned)c->groups;
     o.data_snapshot_threshold = (unsigned)c->data_snap_threshold;
     o.data_snapshot_trailing = (unsigned)c->data_snap_trailing;
+    o.data_log_memory_mb = (unsigned)c->data_log_memory_mb;
+    o.data_log_segment_mb = (unsigned)c->data_log_segment_mb;
     uv_loop_init(&s.loop);
     rv = node_start(&s.loop, &o, &s.node, errmsg);
     if (rv != 0) {
@@ -502,6 +521,8 @@ static int run_broker(const struct config *c)
     o.groups = (unsigned)c->groups;
     o.data_snapshot_threshold = (unsigned)c->data_snap_threshold;
     o.data_snapshot_trailing = (unsigned)c->data_snap_trailing;
+    o.data_log_memory_mb = (unsigned)c->data_log_memory_mb;
+    o.data_log_segment_mb = (unsigned)c->data_log_segment_mb;
     uv_loop_init(&b.loop);
     rv = node_start(&b.loop, &o, &b.node, errmsg);
     if (rv != 0) {
@@ -535,6 +556,7 @@ int main(int argc, char **argv)
     const char *config_file = NULL;
     memset(&c, 0, sizeof c);
     memset(&flags, 0, sizeof flags);
+    enum { OPT_LOG_MEMORY = 0x100, OPT_LOG_SEGMENT }; /* long options without a letter */
     static const struct option longopts[] = {
         {"role", required_argument, NULL, 'r'},
         {"data", required_argument, NULL, 'd'},
@@ -555,6 +577,8 @@ int main(int argc, char **argv)
         {"groups", required_argument, NULL, 'G'},
         {"data-snapshot-threshold", required_argument, NULL, 'H'},
         {"data-snapshot-trailing", required_argument, NULL, 'K'},
+        {"data-log-memory-mb", required_argument, NULL, OPT_LOG_MEMORY},
+        {"data-log-segment-mb", required_argument, NULL, OPT_LOG_SEGMENT},
         {"cluster", required_argument, NULL, 'C'},
         {"proxy-listen", required_argument, NULL, 'X'},
         {"advertise", required_argument, NULL, 'A'},
@@ -620,6 +644,12 @@ int main(int argc, char **argv)
             break;
         case 'K':
             key = "data-snapshot-trailing";
+            break;
+        case OPT_LOG_MEMORY:
+            key = "data-log-memory-mb";
+            break;
+        case OPT_LOG_SEGMENT:
+            key = "data-log-segment-mb";
             break;
         case 'C':
             key = "cluster";
@@ -695,6 +725,10 @@ int main(int argc, char **argv)
         c.data_snap_threshold = flags.data_snap_threshold;
     if (flags.data_snap_trailing != 0)
         c.data_snap_trailing = flags.data_snap_trailing;
+    if (flags.data_log_memory_mb != 0)
+        c.data_log_memory_mb = flags.data_log_memory_mb;
+    if (flags.data_log_segment_mb != 0)
+        c.data_log_segment_mb = flags.data_log_segment_mb;
     if (flags.id != 0)
         c.id = flags.id;
     if (flags.bootstrap)

@@ -207,11 +207,11 @@ static int open_raft(struct node *n, const struct node_options *o, char *errmsg)
     if (mkdir_p(dir) != 0)
         return errmsg_fail(errmsg, DLOG_EIO, "cannot create %s: %s", dir,
                            strerror(errno));
-    rv = raft_uv_tcp_init(&n->transport, n->loop);
+    rv = raft_tcp_init(&n->transport, n->loop);
     if (rv != 0)
-        return errmsg_fail(errmsg, DLOG_EIO, "raft_uv_tcp_init: %s", raft_strerror(rv));
+        return errmsg_fail(errmsg, DLOG_EIO, "raft_tcp_init: %s", raft_strerror(rv));
     n->transport_inited = 1;
-    rv = raft_uv_init(&n->io, n->loop, dir, &n->transport);
+    rv = raft_uv_init(&n->io, n->loop, dir, &n->transport.iface);
     if (rv != 0)
         return errmsg_fail(errmsg, DLOG_EIO, "raft_uv_init(%s): %s", dir,
                            n->io.errmsg[0] ? n->io.errmsg : raft_strerror(rv));
@@ -280,7 +280,7 @@ static void on_raft_closed(struct raft *r)
     struct node *n = r->data;
 
     raft_uv_close(&n->io);
-    raft_uv_tcp_close(&n->transport);
+    raft_tcp_close(&n->transport);
     node_raft_closed(n);
 }
 
@@ -420,7 +420,7 @@ err_raft:
             if (n->io_inited)
                 raft_uv_close(&n->io);
             if (n->transport_inited)
-                raft_uv_tcp_close(&n->transport);
+                raft_tcp_close(&n->transport);
         }
         node_data_close(n);
         node_raft_closed(n);
@@ -430,7 +430,7 @@ err_raft:
     if (n->io_inited)
         raft_uv_close(&n->io);
     if (n->transport_inited)
-        raft_uv_tcp_close(&n->transport);
+        raft_tcp_close(&n->transport);
     uv_close((uv_handle_t *)&n->tick, on_tick_closed);
     return rv;
 err:

@@ -50,8 +50,12 @@ struct node_options {
                                     for now); 0: 1. Group g's Raft address is the
                                     raft address's port + 1 + g */
     unsigned data_snapshot_threshold; /* data groups: entries between snapshots;
-                                         0: 1024 */
-    unsigned data_snapshot_trailing;  /* data groups: entries kept after one; 0: 16384 */
+                                         0: from data_log_memory_mb */
+    unsigned data_snapshot_trailing;  /* data groups: entries kept after one; 0: from
+                                         data_log_memory_mb */
+    unsigned data_log_memory_mb;      /* data groups: Raft log kept in memory, about;
+                                         0: 128 */
+    unsigned data_log_segment_mb;     /* data groups: Raft log segment files; 0: 64 */
 };
 
 /*

@@ -37,18 +37,22 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "node/data_cmd.h"
+#include "node/log_policy.h"
 #include "node/meta_cmd.h"
 #include "node/node_int.h"
 
-/* The FSM's snapshot is 64 bytes, so snapshots are cheap: take them often.
- * Keep many entries after one, though: a replica that falls further behind
- * than the trailing entries needs the contents fetched from a peer
- * (node_xfer.c), a heavier way to catch up. libraft keeps the entries
- * between snapshots in memory, which these bound. */
-#define DATA_THRESHOLD 1024
-#define DATA_TRAILING  16384
-#define FRAME_HEAD     8
-#define GROUPS_KEY     "cluster/groups"
+/* libraft keeps a group's log entries in memory from `trailing` before its
+ * last snapshot; the snapshot threshold and trailing follow a byte budget
+ * (node/log_policy.h), recomputed every LOG_POLICY_EVERY applied entries.
+ * Snapshots are 64 bytes but each closes libraft's open log segment (a
+ * stall of tens of ms), and so does a full segment: both are made rare by
+ * a large budget and large segments. A replica further behind than the
+ * trailing entries has the contents fetched from a peer (node_xfer.c). */
+#define DATA_LOG_MEMORY_MB  128
+#define DATA_LOG_SEGMENT_MB 64
+#define LOG_POLICY_EVERY    64
+#define FRAME_HEAD          8
+#define GROUPS_KEY          "cluster/groups"
 
 int node_group_addr(const char *meta, unsigned g, char *buf, size_t size)
 {
@@ -70,6 +74,19 @@ int node_group_addr(const char *meta, unsigned g, char *buf, size_t size)
 
 /* ---------------------------------------------------------------- the FSM */
 
+/* Sets libraft's snapshot threshold and trailing from the byte budget. */
+static void apply_log_policy(struct dgroup *dg)
+{
+    unsigned threshold, trailing;
+
+    dg->since_policy = 0;
+    log_policy_counts(dg->log_memory, dg->mean16, dg->n->id, &threshold, &trailing);
+    if (!dg->fixed_threshold)
+        raft_set_snapshot_threshold(&dg->raft, threshold);
+    if (!dg->fixed_trailing)
+        raft_set_snapshot_trailing(&dg->raft, trailing);
+}
+
 static int dg_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
 {
     struct dgroup *dg = rf->data;
@@ -85,6 +102,11 @@ static int dg_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **r
         inner.len = len;
     }
     rv = dg->fsm_inner.apply(&dg->fsm_inner, &inner, result);
+    if (dg->log_memory > 0) {
+        dg->mean16 = log_policy_mean16(dg->mean16, buf->len);
+        if (++dg->since_policy >= LOG_POLICY_EVERY)
+            apply_log_policy(dg);
+    }
     if (rv == 0 && *result != NULL) {
         const struct data_fsm_result *res = *result;
         if ((res->op == DATA_CMD_APPEND || res->op == DATA_CMD_APPEND_ONCE) &&
@@ -200,15 +222,19 @@ static int open_group(struct node *n, struct dgroup *dg, const struct node_optio
     if (mkdirs(n->dir, dg->g, "raft", dir, sizeof dir) != 0)
         return errmsg_fail(errmsg, DLOG_EIO, "cannot create %s: %s", dir,
                            strerror(errno));
-    rv = raft_uv_tcp_init(&dg->transport, n->loop);
+    rv = raft_tcp_init(&dg->transport, n->loop);
     if (rv != 0)
-        return errmsg_fail(errmsg, DLOG_EIO, "raft_uv_tcp_init: %s", raft_strerror(rv));
+        return errmsg_fail(errmsg, DLOG_EIO, "raft_tcp_init: %s", raft_strerror(rv));
     dg->transport_inited = 1;
-    rv = raft_uv_init(&dg->io, n->loop, dir, &dg->transport);
+    rv = raft_uv_init(&dg->io, n->loop, dir, &dg->transport.iface);
     if (rv != 0)
         return errmsg_fail(errmsg, DLOG_EIO, "raft_uv_init(%s): %s", dir,
                            dg->io.errmsg[0] ? dg->io.errmsg : raft_strerror(rv));
     dg->io_inited = 1;
+    raft_uv_set_segment_size(
+        &dg->io,
+        (size_t)(o->data_log_segment_mb ? o->data_log_segment_mb : DATA_LOG_SEGMENT_MB)
+            << 20);
     rv = raft_init(&dg->raft, &dg->io, &dg->fsm_adapter, n->id, dg->raft_addr);
     if (rv != 0)
         return errmsg_fail(errmsg, DLOG_EIO, "raft_init: %s", raft_errmsg(&dg->raft));
@@ -218,11 +244,21 @@ static int open_group(struct node *n, struct dgroup *dg, const struct node_optio
     data_fsm_raft_bind(dg->fsm, &dg->raft);
     raft_set_election_timeout(&dg->raft, o->election_ms ? o->election_ms : 1000);
     raft_set_heartbeat_timeout(&dg->raft, o->heartbeat_ms ? o->heartbeat_ms : 100);
-    raft_set_snapshot_threshold(&dg->raft, o->data_snapshot_threshold
-                                               ? o->data_snapshot_threshold
-                                               : DATA_THRESHOLD);
-    raft_set_snapshot_trailing(
-        &dg->raft, o->data_snapshot_trailing ? o->data_snapshot_trailing : DATA_TRAILING);
+    /* Explicit counts win over the budget; until entries are seen, the
+     * budget is read as entries of 4 KiB. */
+    dg->log_memory =
+        (uint64_t)(o->data_log_memory_mb ? o->data_log_memory_mb : DATA_LOG_MEMORY_MB)
+        << 20;
+    dg->fixed_threshold = o->data_snapshot_threshold != 0;
+    dg->fixed_trailing = o->data_snapshot_trailing != 0;
+    dg->mean16 = 4096 * 16;
+    apply_log_policy(dg);
+    if (dg->fixed_threshold)
+        raft_set_snapshot_threshold(&dg->raft, o->data_snapshot_threshold);
+    if (dg->fixed_trailing)
+        raft_set_snapshot_trailing(&dg->raft, o->data_snapshot_trailing);
+    if (dg->fixed_threshold && dg->fixed_trailing)
+        dg->log_memory = 0; /* nothing left to adapt */
     raft_set_pre_vote(&dg->raft, true);
     if (o->bootstrap) {
         rv = bootstrap_conf(dg, o->peers, &conf, errmsg);
@@ -252,7 +288,7 @@ static void on_group_closed(struct raft *r)
     struct dgroup *dg = r->data;
 
     raft_uv_close(&dg->io);
-    raft_uv_tcp_close(&dg->transport);
+    raft_tcp_close(&dg->transport);
     dg->raft_inited = dg->io_inited = dg->transport_inited = 0;
     node_raft_closed(dg->n);
 }
@@ -306,7 +342,7 @@ void node_data_close(struct node *n)
             if (dg->io_inited)
                 raft_uv_close(&dg->io);
             if (dg->transport_inited)
-                raft_uv_tcp_close(&dg->transport);
+                raft_tcp_close(&dg->transport);
             dg->io_inited = dg->transport_inited = 0;
         }
     }

@@ -19,6 +19,7 @@
 #include "node/data_fsm.h"
 #include "node/group_load.h"
 #include "node/meta_fsm.h"
+#include "node/raft_tcp.h"
 #include "node/node.h"
 #include "wire/wire.h"
 
@@ -62,7 +63,7 @@ struct dgroup {
     unsigned g;
     char raft_addr[NODE_ADDR_MAX];
     struct raft_io io;
-    struct raft_uv_transport transport;
+    struct raft_tcp transport;
     struct raft_fsm fsm_inner;   /* data_fsm_raft_fsm's */
     struct raft_fsm fsm_adapter; /* what raft calls: fsm_inner behind the framing */
     struct data_fsm *fsm;
@@ -74,6 +75,12 @@ struct dgroup {
     struct raft_change change;
     uint64_t applied; /* the FSM's applied index (its notify keeps it) */
     struct dxfer xfer;
+
+    /* the in-memory Raft log's budget (node/log_policy.h); 0: fixed counts */
+    uint64_t log_memory;
+    uint64_t mean16;       /* mean entry size, 1/16 bytes */
+    unsigned since_policy; /* entries applied since the counts were set */
+    int fixed_threshold, fixed_trailing;
 
     /* load (node_groups.c): bytes of APPEND commands applied here since
      * the process started, sampled on the tick */
@@ -110,7 +117,7 @@ struct node {
 
     /* Raft */
     struct raft_io io;
-    struct raft_uv_transport transport;
+    struct raft_tcp transport;
     struct raft_fsm fsm_inner;   /* meta_fsm_raft_init's */
     struct raft_fsm fsm_adapter; /* what raft calls: fsm_inner, logged */
     struct meta_fsm *fsm;
