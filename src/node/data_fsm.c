@@ -325,6 +325,11 @@ int data_fsm_open(const struct data_fsm_config *cfg, struct data_fsm **out, char
                  "loading it again before applying",
                  f->dir, (unsigned long long)f->want.applied);
     }
+    if (cfg->write_behind && fsm_wb_start(f) != 0) {
+        errmsg_printf(errmsg, "data fsm %s: cannot start the writer thread", cfg->dir);
+        rv = DLOG_ENOMEM;
+        goto err;
+    }
     *out = f;
     return 0;
 
@@ -348,6 +353,7 @@ void data_fsm_close(struct data_fsm *f)
 {
     if (f == NULL)
         return;
+    fsm_wb_stop(f);
     mdb_env_close(f->env);
     doorbell_close(&f->bell);
     free(f->dir);
@@ -437,6 +443,11 @@ int data_fsm_state(struct data_fsm *f, struct data_fsm_state *out)
     return fsm_result(f, rv, "state");
 }
 
+int data_fsm_sync(struct data_fsm *f)
+{
+    return fsm_wb_drain(f);
+}
+
 uint32_t data_fsm_notify_seq(struct data_fsm *f)
 {
     return doorbell_read(&f->bell);
@@ -506,6 +517,10 @@ int fsm_catch_up(struct data_fsm *f)
  */
 int data_fsm_restore(struct data_fsm *f, const struct data_fsm_state *snap)
 {
+    int rv = fsm_wb_drain(f); /* f->st is then LMDB's */
+
+    if (rv != 0)
+        return rv;
     if (!atomic_load(&f->behind)) {
         if (reached(&f->st, snap))
             return 0;

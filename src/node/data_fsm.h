@@ -41,6 +41,9 @@
  * Before a Raft snapshot is handed to libraft the environment is fully
  * synced (mdb_env_sync), so LMDB is always at least as new as the newest
  * snapshot libraft has stored; the commands after it are in the Raft log.
+ * With cfg.write_behind, commits happen on a writer thread, many commands
+ * to one commit, behind apply (data_fsm_wb.c); a crash loses only queued
+ * commands, which are after LMDB's applied index in the Raft log.
  *
  * Snapshots are small. libraft keeps its log in memory until a snapshot and
  * moves snapshots around as whole buffers, so the Raft snapshot holds no
@@ -121,10 +124,12 @@ int data_fsm_snap_decode(const void *p, size_t len, struct data_fsm_state *st);
 typedef int (*data_fsm_fetch_fn)(void *arg, struct data_fsm *f,
                                  const struct data_fsm_state *want);
 
-/* Called on the applying thread after each applied (not skipped) command. */
+/* Called once LMDB holds the commands up to index (after each applied,
+ * not skipped, command; with write-behind after each commit, on the
+ * writer's thread) and after a load. */
 typedef void (*data_fsm_notify_fn)(void *arg, uint64_t index);
 
-#define DATA_FSM_CONFIG_VERSION 1
+#define DATA_FSM_CONFIG_VERSION 2
 struct data_fsm_config {
     uint32_t version;  /* DATA_FSM_CONFIG_VERSION */
     const char *dir;   /* LMDB directory; must exist; copied */
@@ -133,6 +138,12 @@ struct data_fsm_config {
     void *fetch_arg;
     data_fsm_notify_fn notify;
     void *notify_arg;
+    /* 1: LMDB is written behind the applying thread (data_fsm_wb.c): apply
+     * decides results from the segment records and returns; a writer
+     * thread commits many commands per transaction. Reads, notify and
+     * data_fsm_state then trail apply by a commit (data_fsm_sync waits).
+     * 0: each command is committed as it is applied. */
+    int write_behind;
 };
 
 /*
@@ -205,6 +216,9 @@ int data_fsm_info(struct data_fsm *f, uint64_t stream, uint64_t seq,
                   struct seg_info *out);
 /* The stored state (applied index, digest, counts). 0 or DLOG_EIO. */
 int data_fsm_state(struct data_fsm *f, struct data_fsm_state *out);
+/* Waits until LMDB holds every applied command (write-behind; at once
+ * otherwise). On the applying thread. 0, or the writer's failure. */
+int data_fsm_sync(struct data_fsm *f);
 
 /*
  * The change counter, rung after every applied command and every load:

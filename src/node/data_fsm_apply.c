@@ -1,7 +1,10 @@
 /*
  * Applying data-group commands (node/data_fsm.h): each is one segment store
- * call of seg/seg.h with the semantics of seg_lmdb.c, run inside one LMDB
- * write transaction together with the new applied index and digest.
+ * call of seg/seg.h with the semantics of seg_lmdb.c. fsm_run_cmd runs
+ * one against a store (data_fsm_int.h): an LMDB write transaction, which
+ * also records the new applied index and digest, or the write-behind model
+ * (data_fsm_wb.c), which keeps segment records only and decides the same
+ * results without writing entries.
  *
  * A command's checks all come before its first write, so a refused
  * command (its status non-zero) leaves the contents untouched while its
@@ -50,10 +53,43 @@ static int fail(struct data_fsm_result *res, int code, const char *fmt, ...)
     return code;
 }
 
-static int get_info(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
-                    struct seg_info *i, struct data_fsm_result *res)
+/* ---------------------------------------------------------------- stores */
+
+static int store_get_info(struct fsm_store *s, uint64_t stream, uint64_t seq,
+                          struct seg_info *i)
 {
-    int rv = fsm_get_info(f, txn, c->stream, c->seq, i);
+    if (s->txn == NULL)
+        return fsm_wb_get(s->f, stream, seq, i, NULL);
+    return fsm_get_info(s->f, s->txn, stream, seq, i);
+}
+
+static int store_get_once(struct fsm_store *s, uint64_t stream, uint64_t seq,
+                          struct fsm_once slots[FSM_ONCE_SLOTS])
+{
+    struct seg_info i;
+
+    if (s->txn == NULL)
+        return fsm_wb_get(s->f, stream, seq, &i, slots);
+    return fsm_get_once(s->f, s->txn, stream, seq, slots);
+}
+
+/* slots NULL: the record keeps the ones it has. */
+static int store_put(struct fsm_store *s, uint64_t stream, uint64_t seq,
+                     const struct seg_info *i, const struct fsm_once *slots)
+{
+    if (s->txn == NULL)
+        return fsm_wb_put(s->f, stream, seq, i, slots);
+    if (slots == NULL)
+        return fsm_put_info(s->f, s->txn, stream, seq, i);
+    return fsm_put_info_once(s->f, s->txn, stream, seq, i, slots);
+}
+
+/* ---------------------------------------------------------------- commands */
+
+static int get_info(struct fsm_store *s, const struct data_cmd *c, struct seg_info *i,
+                    struct data_fsm_result *res)
+{
+    int rv = store_get_info(s, c->stream, c->seq, i);
 
     if (rv == DLOG_ENOTFOUND)
         return fail(res, rv, "%s: segment %llu of stream %llu not found",
@@ -63,11 +99,11 @@ static int get_info(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
 }
 
 /* seg.h open: create fenced at epoch, carrying start_txid; a no-op if it exists. */
-static int do_open(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
+static int do_open(struct fsm_store *s, const struct data_cmd *c,
                    struct data_fsm_state *st, struct data_fsm_result *res)
 {
     struct seg_info i;
-    int rv = fsm_get_info(f, txn, c->stream, c->seq, &i);
+    int rv = store_get_info(s, c->stream, c->seq, &i);
 
     if (rv == 0) {
         res->info = i;
@@ -79,7 +115,7 @@ static int do_open(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
     i.fence_epoch = c->epoch;
     i.last_txid = c->start_txid;
     i.created_ms = c->created_ms; /* the proposer's clock, never ours */
-    rv = fsm_put_info(f, txn, c->stream, c->seq, &i);
+    rv = store_put(s, c->stream, c->seq, &i, NULL);
     if (rv != 0)
         return rv;
     st->segments++;
@@ -145,11 +181,11 @@ static int append_step(const struct data_cmd *c, struct seg_info *i, uint32_t n,
  * fenced or sealed since; an older one is refused. *slot is where this
  * append's results go (the writer's, a free one, or the oldest).
  */
-static int once_check(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
+static int once_check(struct fsm_store *s, const struct data_cmd *c,
                       struct fsm_once slots[FSM_ONCE_SLOTS], int *slot, int *repeat,
                       struct data_fsm_result *res)
 {
-    int rv = fsm_get_once(f, txn, c->stream, c->seq, slots);
+    int rv = store_get_once(s, c->stream, c->seq, slots);
     if (rv != 0)
         return rv;
     *slot = -1;
@@ -181,8 +217,9 @@ static int once_check(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c
     return 0;
 }
 
-/* seg.h append: all n entries or none (APPEND_ONCE: and once only). */
-static int do_append(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
+/* seg.h append: all n entries or none (APPEND_ONCE: and once only). The
+ * model store writes no entries: it decides the results only. */
+static int do_append(struct fsm_store *s, const struct data_cmd *c,
                      struct data_fsm_state *st, struct data_fsm_result *res)
 {
     struct seg_info i, t;
@@ -193,13 +230,13 @@ static int do_append(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
     uint64_t bytes = 0;
     uint32_t n;
     int slot = -1, repeat = 0;
-    int rv = get_info(f, txn, c, &i, res);
+    int rv = get_info(s, c, &i, res);
 
     if (rv != 0)
         return rv;
     res->info = i;
     if (c->op == DATA_CMD_APPEND_ONCE) {
-        rv = once_check(f, txn, c, slots, &slot, &repeat, res);
+        rv = once_check(s, c, slots, &slot, &repeat, res);
         if (rv != 0 || repeat)
             return rv;
     }
@@ -228,23 +265,22 @@ static int do_append(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
         uint8_t k[FSM_KEY_ENTRY];
         MDB_val key = {sizeof k, k}, val = {len, NULL};
 
-        fsm_entry_key(k, c->stream, c->seq, i.next_entry);
-        rv = mdb_put(txn, f->entries, &key, &val, MDB_RESERVE);
-        if (rv != 0)
-            return rv;
-        memcpy(val.mv_data, p, len);
+        if (s->txn != NULL) {
+            fsm_entry_key(k, c->stream, c->seq, i.next_entry);
+            rv = mdb_put(s->txn, s->f->entries, &key, &val, MDB_RESERVE);
+            if (rv != 0)
+                return rv;
+            memcpy(val.mv_data, p, len);
+        }
         rv = append_step(c, &i, n, p, len, val.mv_data, res);
         if (rv != 0) /* checked above; only a bug gets here */
             return EINVAL;
         bytes += len;
     }
-    if (slot >= 0) {
+    if (slot >= 0)
         slots[slot] = (struct fsm_once){c->writer, c->append_seq, res->first_entry,
                                         res->first_txid};
-        rv = fsm_put_info_once(f, txn, c->stream, c->seq, &i, slots);
-    } else {
-        rv = fsm_put_info(f, txn, c->stream, c->seq, &i);
-    }
+    rv = store_put(s, c->stream, c->seq, &i, slot >= 0 ? slots : NULL);
     if (rv != 0)
         return rv;
     st->entries += n;
@@ -254,28 +290,28 @@ static int do_append(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
 }
 
 /* seg.h fence: raise the fence to epoch, never lower it. */
-static int do_fence(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
+static int do_fence(struct fsm_store *s, const struct data_cmd *c,
                     struct data_fsm_result *res)
 {
     struct seg_info i;
-    int rv = get_info(f, txn, c, &i, res);
+    int rv = get_info(s, c, &i, res);
 
     if (rv != 0)
         return rv;
     if (c->epoch > i.fence_epoch) {
         i.fence_epoch = c->epoch;
-        rv = fsm_put_info(f, txn, c->stream, c->seq, &i);
+        rv = store_put(s, c->stream, c->seq, &i, NULL);
     }
     res->info = i;
     return rv;
 }
 
 /* seg.h seal: idempotent, unless fenced above epoch. */
-static int do_seal(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
+static int do_seal(struct fsm_store *s, const struct data_cmd *c,
                    struct data_fsm_result *res)
 {
     struct seg_info i;
-    int rv = get_info(f, txn, c, &i, res);
+    int rv = get_info(s, c, &i, res);
 
     if (rv != 0)
         return rv;
@@ -287,19 +323,24 @@ static int do_seal(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
         return 0;
     i.sealed = 1;
     res->info = i;
-    return fsm_put_info(f, txn, c->stream, c->seq, &i);
+    return store_put(s, c->stream, c->seq, &i, NULL);
 }
 
-/* seg.h remove: delete the segment and its entries (idempotent). */
-static int do_remove(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
+/* seg.h remove: delete the segment and its entries (idempotent). The
+ * model only forgets the segment's record (counts are the writer's). */
+static int do_remove(struct fsm_store *s, const struct data_cmd *c,
                      struct data_fsm_state *st)
 {
     uint8_t k[FSM_KEY_ENTRY];
     MDB_val key = {FSM_KEY_SEG, k}, val;
     MDB_cursor *cur;
+    MDB_txn *txn = s->txn;
+    struct data_fsm *f = s->f;
     uint64_t entries = 0, bytes = 0;
     int rc;
 
+    if (txn == NULL)
+        return fsm_wb_remove(f, c->stream, c->seq);
     fsm_seg_key(k, c->stream, c->seq);
     rc = mdb_del(txn, f->segs, &key, NULL);
     if (rc == 0)
@@ -332,12 +373,60 @@ static int do_remove(struct data_fsm *f, MDB_txn *txn, const struct data_cmd *c,
     return 0;
 }
 
+int fsm_run_cmd(struct fsm_store *s, uint64_t index, const void *cmd, size_t len,
+                struct data_fsm_state *st, struct data_fsm_result *res)
+{
+    struct data_cmd c;
+    int rv;
+
+    memset(res, 0, sizeof *res);
+    res->index = index;
+    if (data_cmd_decode(cmd, len, &c) != 0) {
+        rv = fail(res, DLOG_EPROTO, "malformed command (%zu bytes) at index %llu", len,
+                  (unsigned long long)index);
+    } else {
+        res->op = c.op;
+        switch (c.op) {
+        case DATA_CMD_OPEN:
+            rv = do_open(s, &c, st, res);
+            break;
+        case DATA_CMD_APPEND:
+        case DATA_CMD_APPEND_ONCE:
+            rv = do_append(s, &c, st, res);
+            break;
+        case DATA_CMD_FENCE:
+            rv = do_fence(s, &c, res);
+            break;
+        case DATA_CMD_SEAL:
+            rv = do_seal(s, &c, res);
+            break;
+        default:
+            rv = do_remove(s, &c, st);
+            break;
+        }
+        if (fsm_is_local(rv)) {
+            memset(res, 0, sizeof *res);
+            res->index = index;
+            return fsm_lmdb_err_to(s->f, s->errmsg, rv, data_cmd_op_name(c.op));
+        }
+    }
+    res->status = rv;
+    if (rv == 0) {
+        res->errmsg[0] = '\0';
+    } else {
+        res->first_entry = 0;
+        res->first_txid = 0;
+    }
+    st->applied = index;
+    st->hash = chain(st->hash, index, cmd, len, rv);
+    return 0;
+}
+
 int data_fsm_apply(struct data_fsm *f, uint64_t index, const void *cmd, size_t len,
                    struct data_fsm_result *res)
 {
     struct data_fsm_state st;
-    struct data_cmd c;
-    MDB_txn *txn;
+    struct fsm_store s = {f, NULL, f->errmsg};
     int rv;
 
     memset(res, 0, sizeof *res);
@@ -357,55 +446,23 @@ int data_fsm_apply(struct data_fsm *f, uint64_t index, const void *cmd, size_t l
         res->skipped = 1;
         return 0;
     }
-    rv = mdb_txn_begin(f->env, NULL, 0, &txn);
+    if (f->wb != NULL)
+        return fsm_wb_apply(f, index, cmd, len, res);
+    rv = mdb_txn_begin(f->env, NULL, 0, &s.txn);
     if (rv != 0)
         return fsm_lmdb_err(f, rv, "apply");
     st = f->st;
-    if (data_cmd_decode(cmd, len, &c) != 0) {
-        rv = fail(res, DLOG_EPROTO, "malformed command (%zu bytes) at index %llu", len,
-                  (unsigned long long)index);
-    } else {
-        res->op = c.op;
-        switch (c.op) {
-        case DATA_CMD_OPEN:
-            rv = do_open(f, txn, &c, &st, res);
-            break;
-        case DATA_CMD_APPEND:
-        case DATA_CMD_APPEND_ONCE:
-            rv = do_append(f, txn, &c, &st, res);
-            break;
-        case DATA_CMD_FENCE:
-            rv = do_fence(f, txn, &c, res);
-            break;
-        case DATA_CMD_SEAL:
-            rv = do_seal(f, txn, &c, res);
-            break;
-        default:
-            rv = do_remove(f, txn, &c, &st);
-            break;
-        }
-        if (fsm_is_local(rv)) {
-            mdb_txn_abort(txn);
-            memset(res, 0, sizeof *res);
-            res->index = index;
-            return fsm_lmdb_err(f, rv, data_cmd_op_name(c.op));
-        }
-    }
-    res->status = rv;
+    rv = fsm_run_cmd(&s, index, cmd, len, &st, res);
     if (rv == 0) {
-        res->errmsg[0] = '\0';
-    } else {
-        res->first_entry = 0;
-        res->first_txid = 0;
+        rv = fsm_put_state(f, s.txn, &st);
+        if (rv != 0)
+            rv = fsm_lmdb_err(f, rv, "apply");
     }
-    st.applied = index;
-    st.hash = chain(st.hash, index, cmd, len, rv);
-    rv = fsm_put_state(f, txn, &st);
     if (rv != 0) {
-        mdb_txn_abort(txn);
-        return fsm_lmdb_err(f, rv, "apply");
+        mdb_txn_abort(s.txn);
+        return rv;
     }
-    rv = mdb_txn_commit(txn);
+    rv = mdb_txn_commit(s.txn);
     if (rv != 0)
         return fsm_lmdb_err(f, rv, "apply: commit");
     f->st = st;

@@ -17,6 +17,8 @@
 #include <dlog/err.h>
 
 #include "base/doorbell.h"
+
+struct fsm_wb;
 #include "node/data_fsm.h"
 
 struct data_fsm {
@@ -40,6 +42,11 @@ struct data_fsm {
      * behind) reads it, and sets it only if it was not set. */
     atomic_int behind;
     struct data_fsm_state want;
+
+    /* Write-behind (data_fsm_wb.c), NULL when commands are committed as
+     * they are applied. With it, st.applied and st.hash run ahead of LMDB
+     * (its counts do not: they are the writer's, valid once drained). */
+    struct fsm_wb *wb;
 
     struct raft *raft;             /* the adapter's, see data_fsm_raft_bind */
     struct data_fsm_result result; /* the adapter's *result */
@@ -111,5 +118,47 @@ void fsm_changed(struct data_fsm *f, uint64_t index);
 
 /* While behind: call cfg.fetch and check it reached f->want. */
 int fsm_catch_up(struct data_fsm *f);
+
+/* Where a command's reads and writes go: an LMDB write transaction, or,
+ * with txn NULL, the write-behind model (segment records only; entries are
+ * the writer's). errmsg gets the words of a local failure. */
+struct fsm_store {
+    struct data_fsm *f;
+    MDB_txn *txn;
+    char *errmsg; /* DLOG_ERRMSG_SIZE bytes */
+};
+
+/* Applies one command against s, advancing st's applied index and digest
+ * (and, in LMDB, its counts); fills res. 0 (whatever res->status), or a
+ * local failure (DLOG_E*, words in s->errmsg): nothing to keep then. */
+int fsm_run_cmd(struct fsm_store *s, uint64_t index, const void *cmd, size_t len,
+                struct data_fsm_state *st, struct data_fsm_result *res);
+
+/* ---- write-behind (data_fsm_wb.c); the model's calls run on the applying
+ * thread. */
+/* Starts the writer thread: 0 or DLOG_ENOMEM. */
+int fsm_wb_start(struct data_fsm *f);
+/* Commits what is queued, stops the thread, frees f->wb. */
+void fsm_wb_stop(struct data_fsm *f);
+/* Applies in the model and queues the command for the writer. */
+int fsm_wb_apply(struct data_fsm *f, uint64_t index, const void *cmd, size_t len,
+                 struct data_fsm_result *res);
+/* Waits until LMDB holds every applied command; then f->st is the stored
+ * state, counts included. 0, or the writer's failure (DLOG_EIO, ...). */
+int fsm_wb_drain(struct data_fsm *f);
+/* The segment's record as applied (pending changes over LMDB): 0,
+ * DLOG_ENOTFOUND, or an LMDB code. slots may be NULL. */
+int fsm_wb_get(struct data_fsm *f, uint64_t stream, uint64_t seq, struct seg_info *i,
+               struct fsm_once slots[FSM_ONCE_SLOTS]);
+/* Records a segment's new record (slots NULL: it keeps its own). */
+int fsm_wb_put(struct data_fsm *f, uint64_t stream, uint64_t seq,
+               const struct seg_info *i, const struct fsm_once *slots);
+/* Tests: while hold is 1 the writer commits nothing new, so the model
+ * alone answers (a drain ends the hold). */
+void fsm_wb_hold(struct data_fsm *f, int hold);
+/* After a load replaced LMDB's contents: the writer starts from f->st. */
+void fsm_wb_reset(struct data_fsm *f);
+/* Records that the segment is gone. */
+int fsm_wb_remove(struct data_fsm *f, uint64_t stream, uint64_t seq);
 
 #endif

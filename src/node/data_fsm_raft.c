@@ -107,6 +107,11 @@ static int rf_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned
     /* No snapshot of contents we do not have: libraft retries later. */
     if (atomic_load(&f->behind))
         return RAFT_BUSY;
+    /* Write-behind: LMDB first gets every command applied so far. */
+    if (fsm_wb_drain(f) != 0) {
+        log_warn("data-fsm", "%s: snapshot put off: %s", f->dir, f->errmsg);
+        return RAFT_BUSY;
+    }
     /* Make LMDB durable up to here before libraft stores a snapshot that
      * lets it drop the log below (MDB_NOMETASYNC defers the meta page). */
     rc = mdb_env_sync(f->env, 1);

@@ -201,6 +201,14 @@ int data_fsm_load_begin(struct data_fsm *f, char *errmsg, struct data_fsm_load *
     if (!atomic_compare_exchange_strong(&f->loading, &expect, 1))
         return errmsg_fail(errmsg, DLOG_EBUSY, "data fsm %s: a load is already open",
                            f->dir);
+    /* Write-behind: nothing may be left to write over the loaded contents
+     * (a load runs while f is behind, after the restore drained it). */
+    int rv = fsm_wb_drain(f);
+    if (rv != 0) {
+        atomic_store(&f->loading, 0);
+        errmsg_copy(errmsg, f->errmsg);
+        return rv;
+    }
     ld = calloc(1, sizeof *ld);
     if (ld == NULL) {
         atomic_store(&f->loading, 0);
@@ -270,6 +278,7 @@ static int load_state(struct data_fsm_load *ld, const struct data_fsm_state *st)
     ld->marked = 1;
     f->st = zero; /* the stored state's mirror: read while f is behind only
                    * once no load is open (data_fsm_fetch_fn) */
+    fsm_wb_reset(f);
     /* From here f holds a partial copy: it must not apply anything until
      * a load commits. The node's loads run while f is behind already. */
     if (!atomic_load(&f->behind)) {
@@ -398,6 +407,7 @@ int data_fsm_load_commit(struct data_fsm_load *ld)
     }
     /* Read on the applying thread only once f is no longer loading. */
     f->st = *w;
+    fsm_wb_reset(f);
     if (ld->set_behind) /* a load on the applying thread, outside a fetch */
         atomic_store(&f->behind, 0);
     free(ld);

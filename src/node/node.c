@@ -256,17 +256,24 @@ static int open_raft(struct node *n, const struct node_options *o, char *errmsg)
 
 /* ---------------------------------------------------------------- closing */
 
-static void on_tick_closed(uv_handle_t *h)
+static void on_async_closed(uv_handle_t *h)
 {
     struct node *n = h->data;
     void (*cb)(void *) = n->stop_cb;
     void *data = n->stop_data;
 
-    node_data_free(n);
     meta_fsm_free(n->fsm);
     free(n);
     if (cb != NULL)
         cb(data);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    struct node *n = h->data;
+
+    node_data_free(n); /* joins the FSMs' writer threads, which wake data_async */
+    uv_close((uv_handle_t *)&n->data_async, on_async_closed);
 }
 
 void node_raft_closed(struct node *n)
@@ -394,6 +401,8 @@ int node_start(uv_loop_t *loop, const struct node_options *o, struct node **out,
     snprintf(n->listen, sizeof n->listen, "%s:%d", host[0] ? host : "127.0.0.1", n->port);
     uv_timer_init(loop, &n->tick);
     n->tick.data = n;
+    uv_async_init(loop, &n->data_async, node_data_notified); /* closed with tick */
+    n->data_async.data = n;
     rv = open_raft(n, o, errmsg);
     if (rv == 0)
         rv = node_data_start(n, o, errmsg);

@@ -130,12 +130,28 @@ static int dg_restore(struct raft_fsm *rf, struct raft_buffer *buf)
     return dg->fsm_inner.restore(&dg->fsm_inner, buf);
 }
 
+/* The FSM's LMDB holds the commands up to index: called on its writer
+ * thread (write-behind) or on the loop; the loop takes it in
+ * node_data_notified. */
 static void notify(void *arg, uint64_t index)
 {
     struct dgroup *dg = arg;
 
-    dg->applied = index;
-    node_data_wake(dg->n);
+    atomic_store(&dg->notified, index);
+    uv_async_send(&dg->n->data_async);
+}
+
+void node_data_notified(uv_async_t *a)
+{
+    struct node *n = a->data;
+
+    for (unsigned g = 0; g < n->ngroups; g++) {
+        struct dgroup *dg = &n->groups[g];
+        uint64_t v = atomic_load(&dg->notified);
+        if (v != 0)
+            dg->applied = v;
+    }
+    node_data_wake(n);
 }
 
 /* ---------------------------------------------------------------- opening */
@@ -207,6 +223,7 @@ static int open_group(struct node *n, struct dgroup *dg, const struct node_optio
     cfg.fetch_arg = dg;
     cfg.notify = notify;
     cfg.notify_arg = dg;
+    cfg.write_behind = 1;
     rv = data_fsm_open(&cfg, &dg->fsm, errmsg);
     if (rv != 0)
         return rv;
@@ -231,10 +248,12 @@ static int open_group(struct node *n, struct dgroup *dg, const struct node_optio
         return errmsg_fail(errmsg, DLOG_EIO, "raft_uv_init(%s): %s", dir,
                            dg->io.errmsg[0] ? dg->io.errmsg : raft_strerror(rv));
     dg->io_inited = 1;
-    raft_uv_set_segment_size(
-        &dg->io,
+    /* Staggered like the snapshots (log_policy.h): replicas of a group fill
+     * their segments at the same entries, and closing one stalls the loop. */
+    size_t seg =
         (size_t)(o->data_log_segment_mb ? o->data_log_segment_mb : DATA_LOG_SEGMENT_MB)
-            << 20);
+        << 20;
+    raft_uv_set_segment_size(&dg->io, seg + seg * (size_t)(n->id % 4) / 8);
     rv = raft_init(&dg->raft, &dg->io, &dg->fsm_adapter, n->id, dg->raft_addr);
     if (rv != 0)
         return errmsg_fail(errmsg, DLOG_EIO, "raft_init: %s", raft_errmsg(&dg->raft));
@@ -245,13 +264,15 @@ static int open_group(struct node *n, struct dgroup *dg, const struct node_optio
     raft_set_election_timeout(&dg->raft, o->election_ms ? o->election_ms : 1000);
     raft_set_heartbeat_timeout(&dg->raft, o->heartbeat_ms ? o->heartbeat_ms : 100);
     /* Explicit counts win over the budget; until entries are seen, the
-     * budget is read as entries of 4 KiB. */
+     * budget is read as entries of 64 KiB (a low threshold that rises as
+     * the mean comes in, rather than one that falls under the log's
+     * length on every replica at the same index). */
     dg->log_memory =
         (uint64_t)(o->data_log_memory_mb ? o->data_log_memory_mb : DATA_LOG_MEMORY_MB)
         << 20;
     dg->fixed_threshold = o->data_snapshot_threshold != 0;
     dg->fixed_trailing = o->data_snapshot_trailing != 0;
-    dg->mean16 = 4096 * 16;
+    dg->mean16 = 65536 * 16;
     apply_log_policy(dg);
     if (dg->fixed_threshold)
         raft_set_snapshot_threshold(&dg->raft, o->data_snapshot_threshold);

@@ -195,12 +195,50 @@ static void handle_write(struct nconn *c, const struct wire_msg *m, struct dgrou
 
 /* ---------------------------------------------------------------- reads */
 
-/* 1 if this replica may answer a read wanting min_applied; otherwise it
- * has redirected the request. */
-static int fresh_enough(struct nconn *c, const struct wire_msg *m, struct dgroup *dg)
+/*
+ * A read held until this replica's LMDB has what it must see. With
+ * write-behind (data_fsm_wb.c) a command is applied, and its writer
+ * answered, a commit before LMDB holds it; a read right after it (wanting
+ * that index) waits here rather than being sent elsewhere.
+ */
+struct dpark {
+    struct nconn *c;
+    struct wire_msg m; /* SEG_READ or SEG_INFO: scalars only, copied */
+    uint64_t deadline_ns;
+    struct dpark *next;
+};
+
+#define PARK_MS 5000 /* then answered as before: redirected, or EUNAVAILABLE */
+
+static int park(struct nconn *c, const struct wire_msg *m)
 {
-    if (!data_fsm_behind(dg->fsm) && dg->applied >= m->u.seg.min_applied)
+    struct node *n = c->n;
+    struct dpark *p = malloc(sizeof *p);
+
+    if (p == NULL)
+        return 0;
+    p->c = c;
+    p->m = *m;
+    p->deadline_ns = clock_now_ns() + (uint64_t)PARK_MS * NS_PER_MS;
+    nconn_ref(c);
+    p->next = n->parks;
+    n->parks = p;
+    return 1;
+}
+
+/* 1 if this replica may answer a read wanting min_applied; otherwise it
+ * has held the request (may_park: the index is applied here, LMDB is a
+ * commit behind) or redirected it. */
+static int fresh_enough(struct nconn *c, const struct wire_msg *m, struct dgroup *dg,
+                        int may_park)
+{
+    int behind = data_fsm_behind(dg->fsm);
+
+    if (!behind && dg->applied >= m->u.seg.min_applied)
         return 1;
+    if (may_park && !behind && raft_last_applied(&dg->raft) >= m->u.seg.min_applied &&
+        park(c, m))
+        return 0;
     redirect(c, m, dg);
     return 0;
 }
@@ -237,7 +275,8 @@ static int visit(void *arg, uint64_t id, const void *p, size_t len)
     return col->n >= WIRE_MAX_RECORDS;
 }
 
-static void handle_read(struct nconn *c, const struct wire_msg *m, struct dgroup *dg)
+static void handle_read(struct nconn *c, const struct wire_msg *m, struct dgroup *dg,
+                        int may_park)
 {
     const struct wire_seg_req *r = &m->u.seg;
     struct collect col;
@@ -245,7 +284,7 @@ static void handle_read(struct nconn *c, const struct wire_msg *m, struct dgroup
     uint64_t applied = dg->applied;
     int rv;
 
-    if (!fresh_enough(c, m, dg))
+    if (!fresh_enough(c, m, dg, may_park))
         return;
     memset(&col, 0, sizeof col);
     bytes_init(&col.data);
@@ -268,14 +307,15 @@ static void handle_read(struct nconn *c, const struct wire_msg *m, struct dgroup
     bytes_free(&col.data);
 }
 
-static void handle_info(struct nconn *c, const struct wire_msg *m, struct dgroup *dg)
+static void handle_info(struct nconn *c, const struct wire_msg *m, struct dgroup *dg,
+                        int may_park)
 {
     struct seg_info info;
     struct wire_msg rep;
     uint64_t applied = dg->applied;
     int rv;
 
-    if (!fresh_enough(c, m, dg))
+    if (!fresh_enough(c, m, dg, may_park))
         return;
     rv = data_fsm_info(dg->fsm, m->u.seg.stream, m->u.seg.seq, &info);
     if (rv != 0) {
@@ -316,6 +356,27 @@ static void wait_answer(struct node *n, struct dwait *w)
 void node_data_wake(struct node *n)
 {
     uint64_t now = clock_now_ns();
+
+    /* Held reads whose index LMDB now has, or whose time is up: answered
+     * again, without holding them a second time. */
+    for (struct dpark **pp = &n->parks; *pp != NULL;) {
+        struct dpark *p = *pp;
+        struct dgroup *dg = &n->groups[p->m.u.seg.group];
+        if (p->c->nc != NULL && !n->stopping && dg->applied < p->m.u.seg.min_applied &&
+            now < p->deadline_ns) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        if (p->c->nc != NULL) {
+            if (p->m.type == WIRE_SEG_READ)
+                handle_read(p->c, &p->m, dg, 0);
+            else
+                handle_info(p->c, &p->m, dg, 0);
+        }
+        nconn_unref(p->c);
+        free(p);
+    }
 
     for (struct dwait **pp = &n->waits; *pp != NULL;) {
         struct dwait *w = *pp;
@@ -380,10 +441,10 @@ void node_data_handle(struct nconn *c, const struct wire_msg *m)
     dg = &n->groups[m->u.seg.group];
     switch (m->type) {
     case WIRE_SEG_READ:
-        handle_read(c, m, dg);
+        handle_read(c, m, dg, 1);
         break;
     case WIRE_SEG_INFO:
-        handle_info(c, m, dg);
+        handle_info(c, m, dg, 1);
         break;
     default:
         handle_write(c, m, dg);

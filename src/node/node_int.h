@@ -73,7 +73,8 @@ struct dgroup {
     unsigned inflight; /* proposals not yet called back */
     int changing;      /* a membership change is in flight */
     struct raft_change change;
-    uint64_t applied; /* the FSM's applied index (its notify keeps it) */
+    uint64_t applied;          /* what the FSM's LMDB holds, as its notify said (loop) */
+    _Atomic uint64_t notified; /* the notify's index, from the writer thread */
     struct dxfer xfer;
 
     /* the in-memory Raft log's budget (node/log_policy.h); 0: fixed counts */
@@ -94,6 +95,7 @@ struct dgroup {
 };
 
 struct dsess; /* a SEG_DUMP session (node_xfer.c) */
+struct dpark; /* a read held for write-behind (node_data_rpc.c) */
 
 /* A SEG_WAIT long-poll (node_data_rpc.c). */
 struct dwait {
@@ -145,6 +147,8 @@ struct node {
     struct dgroup *groups;
     unsigned rafts_open; /* the metadata group's and the data groups' not closed */
     struct dwait *waits;
+    struct dpark *parks;    /* reads held until LMDB catches up (write-behind) */
+    uv_async_t data_async;  /* a data FSM's notify, from its writer thread */
     int groups_recorded;    /* "cluster/groups" checked or proposed */
     struct dsess *sessions; /* SEG_DUMP sessions served */
     unsigned nsessions;
@@ -233,6 +237,8 @@ void node_raft_closed(struct node *n);
 void node_data_handle(struct nconn *c, const struct wire_msg *m);
 /* Answers the waits whose condition holds (all of them when stopping). */
 void node_data_wake(struct node *n);
+/* n->data_async's callback: takes the groups' notified indexes, wakes. */
+void node_data_notified(uv_async_t *a);
 
 /* node_xfer.c: state transfer between a data group's replicas. */
 /* SEG_DUMP: serves a chunk of this replica's contents. */

@@ -16,6 +16,9 @@
 
 #define TEST_MAP_SIZE (256ULL << 20)
 
+/* 1: fsm_open opens with cfg.write_behind (set by main between runs). */
+extern int fsm_test_write_behind;
+
 Suite *data_fsm_suite(void);
 Suite *data_fsm_cluster_suite(void);
 
@@ -40,6 +43,9 @@ struct data_cmd cmd_simple(int op, uint64_t stream, uint64_t seq, uint64_t epoch
 
 /* Opens the FSM in dir, failing the test otherwise. */
 struct data_fsm *fsm_open(const char *dir, data_fsm_fetch_fn fetch, void *fetch_arg);
+/* The same with cfg.write_behind as given. */
+struct data_fsm *fsm_open_wb(const char *dir, data_fsm_fetch_fn fetch, void *fetch_arg,
+                             int write_behind);
 
 /* Applies c at index; returns res.status; fails the test on a local failure. */
 int fsm_apply_cmd(struct data_fsm *f, uint64_t index, const struct data_cmd *c,
@@ -47,6 +53,9 @@ int fsm_apply_cmd(struct data_fsm *f, uint64_t index, const struct data_cmd *c,
 
 /* A CRC-32C over every item data_fsm_dump gives; *st gets the state item. */
 uint32_t fsm_digest(struct data_fsm *f, struct data_fsm_state *st);
+
+/* data_fsm_state once LMDB holds every applied command (write-behind). */
+int test_fsm_state(struct data_fsm *f, struct data_fsm_state *st);
 
 /* The same over the SEG and ENTRY items only: the contents, without the
  * applied index and digest. */

@@ -18,6 +18,7 @@
 #include <dlog/err.h>
 
 #include "data_fsm_util.h"
+#include "node/data_fsm_int.h"
 #include "seg/entry.h"
 
 static char dir[64];
@@ -246,7 +247,7 @@ START_TEST(test_apply_open_append_read)
     ck_assert_uint_eq(r.first_entry, 0);
 
     /* The stored state counts what is stored and is at the last index. */
-    ck_assert_int_eq(data_fsm_state(f, &st), 0);
+    ck_assert_int_eq(test_fsm_state(f, &st), 0);
     ck_assert_uint_eq(st.applied, ix - 1);
     ck_assert_uint_eq(st.segments, 2);
     ck_assert_uint_eq(st.entries, 4);
@@ -270,7 +271,7 @@ START_TEST(test_apply_all_or_nothing)
 
     c = cmd_open(7, 1, 1, 10, 0);
     ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
-    ck_assert_int_eq(data_fsm_state(f, &st0), 0);
+    ck_assert_int_eq(test_fsm_state(f, &st0), 0);
     d0 = fsm_contents(f);
 
     /* The third entry's txid is below the second's last: nothing goes in,
@@ -284,7 +285,7 @@ START_TEST(test_apply_all_or_nothing)
     ck_assert_uint_eq(info.records, 0);
     ck_assert_uint_eq(info.bytes, 0);
     ck_assert_uint_eq(info.last_txid, 10);
-    ck_assert_int_eq(data_fsm_state(f, &st), 0);
+    ck_assert_int_eq(test_fsm_state(f, &st), 0);
     ck_assert_uint_eq(st.applied, 2);
     ck_assert_uint_ne(st.hash, st0.hash);
     ck_assert_uint_eq(st.entries, 0);
@@ -547,7 +548,7 @@ START_TEST(test_apply_remove)
     /* The neighbours are intact. */
     ck_assert_int_eq(data_fsm_read(f, 1, 1, 0, SIZE_MAX, collect, &col), 2);
     ck_assert_int_eq(data_fsm_read(f, 1, 3, 0, SIZE_MAX, collect, &col), 2);
-    ck_assert_int_eq(data_fsm_state(f, &st), 0);
+    ck_assert_int_eq(test_fsm_state(f, &st), 0);
     ck_assert_uint_eq(st.segments, 2);
     ck_assert_uint_eq(st.entries, 4);
     ck_assert_uint_eq(st.bytes, 2 * (e[0].iov_len + e[1].iov_len));
@@ -557,7 +558,7 @@ START_TEST(test_apply_remove)
     ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
     c = cmd_simple(DATA_CMD_REMOVE, 5, 5, 0);
     ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
-    ck_assert_int_eq(data_fsm_state(f, &st), 0);
+    ck_assert_int_eq(test_fsm_state(f, &st), 0);
     ck_assert_uint_eq(st.segments, 2);
 
     /* Opened again: empty. */
@@ -572,7 +573,7 @@ START_TEST(test_apply_remove)
         c = cmd_simple(DATA_CMD_REMOVE, 1, seq, 0);
         ck_assert_int_eq(fsm_apply_cmd(f, ix++, &c, &r), 0);
     }
-    ck_assert_int_eq(data_fsm_state(f, &st), 0);
+    ck_assert_int_eq(test_fsm_state(f, &st), 0);
     ck_assert_uint_eq(st.segments, 0);
     ck_assert_uint_eq(st.entries, 0);
     ck_assert_uint_eq(st.bytes, 0);
@@ -625,14 +626,14 @@ START_TEST(test_apply_corrupt_command)
             memset(m.p, 0xa5, m.len);
             break; /* garbage */
         }
-        ck_assert_int_eq(data_fsm_state(f, &st0), 0);
+        ck_assert_int_eq(test_fsm_state(f, &st0), 0);
         dig = fsm_contents(f);
         seq0 = data_fsm_notify_seq(f);
         ck_assert_int_eq(data_fsm_apply(f, ix, m.p, m.len, &r), 0);
         ck_assert_int_eq(r.status, DLOG_EPROTO);
         ck_assert_int_eq(r.op, 0);
         ck_assert_str_ne(r.errmsg, "");
-        ck_assert_int_eq(data_fsm_state(f, &st), 0);
+        ck_assert_int_eq(test_fsm_state(f, &st), 0);
         ck_assert_uint_eq(st.applied, ix);
         ck_assert_uint_ne(st.hash, st0.hash);
         ck_assert_uint_eq(st.entries, st0.entries);
@@ -734,7 +735,7 @@ START_TEST(test_restart_skips_applied)
     ck_assert_int_eq(data_fsm_apply(f, st.applied + 1, b.p, b.len, &r), 0);
     ck_assert_int_eq(r.skipped, 0);
     ck_assert_int_eq(r.status, 0);
-    ck_assert_int_eq(data_fsm_state(f, &st2), 0);
+    ck_assert_int_eq(test_fsm_state(f, &st2), 0);
     ck_assert_uint_eq(st2.applied, st.applied + 1);
     bytes_free(&b);
     free_entries(e, 1);
@@ -758,12 +759,143 @@ START_TEST(test_digest_covers_index)
 
     apply_history(f, 2, 0, 8, 0);
     apply_history(g, 3, 0, 8, 0);
-    ck_assert_int_eq(data_fsm_state(f, &a), 0);
-    ck_assert_int_eq(data_fsm_state(g, &b), 0);
+    ck_assert_int_eq(test_fsm_state(f, &a), 0);
+    ck_assert_int_eq(test_fsm_state(g, &b), 0);
     ck_assert_uint_eq(a.entries, b.entries);
     ck_assert_uint_ne(a.hash, b.hash);
     data_fsm_close(f);
     data_fsm_close(g);
+}
+END_TEST
+
+/* ------------------------------------------------------------ write-behind */
+
+/* A deterministic mixed history over 3 streams x 3 segments: opens,
+ * appends (auto txids or not, at several epochs), APPEND_ONCE from 5
+ * writers (more than the 4 slots: eviction) with repeats and older ones,
+ * fences, seals, removes and reopens. */
+static struct bytes mixed_cmd(uint64_t *rng, uint64_t once_seq[5], uint64_t *txid)
+{
+    struct data_cmd c;
+    struct bytes b;
+    uint64_t r;
+
+    *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    r = *rng >> 33;
+    uint64_t stream = 1 + r % 3, seq = 1 + (r / 3) % 3, epoch = 1 + (r / 9) % 3;
+    unsigned kind = (unsigned)((r / 27) % 20);
+    if (kind < 2)
+        c = cmd_open(stream, seq, epoch, *txid, 1700000000000ULL + r % 1000);
+    else if (kind == 2)
+        c = cmd_simple(DATA_CMD_FENCE, stream, seq, epoch);
+    else if (kind == 3)
+        c = cmd_simple(DATA_CMD_SEAL, stream, seq, epoch);
+    else if (kind == 4)
+        c = cmd_simple(DATA_CMD_REMOVE, stream, seq, epoch);
+    if (kind <= 4)
+        return cmd_bytes(&c);
+    int n = 1 + (int)(r / 540) % 3;
+    struct iovec e[3];
+    for (int k = 0; k < n; k++) {
+        e[k] = make_entry(*txid, 1 + k, 0);
+        *txid += 1 + (uint64_t)k;
+    }
+    c = cmd_append(stream, seq, epoch, (r & 1) ? SEG_APPEND_AUTO_TXID : 0, e,
+                   (uint32_t)n);
+    if (kind >= 12) { /* APPEND_ONCE */
+        unsigned w = kind % 5;
+        c.op = DATA_CMD_APPEND_ONCE;
+        c.writer = 11 + w;
+        if (kind == 12 && once_seq[w] > 1)
+            c.append_seq = once_seq[w] - 1; /* older: refused */
+        else if (kind == 13 && once_seq[w] > 0)
+            c.append_seq = once_seq[w]; /* a repeat: answered from the slot */
+        else
+            c.append_seq = ++once_seq[w];
+    }
+    b = cmd_bytes(&c);
+    free_entries(e, n);
+    return b;
+}
+
+static void assert_same_info(const struct seg_info *x, const struct seg_info *y)
+{
+    ck_assert_uint_eq(x->fence_epoch, y->fence_epoch);
+    ck_assert_int_eq(x->sealed, y->sealed);
+    ck_assert_uint_eq(x->next_entry, y->next_entry);
+    ck_assert_uint_eq(x->records, y->records);
+    ck_assert_uint_eq(x->bytes, y->bytes);
+    ck_assert_uint_eq(x->first_txid, y->first_txid);
+    ck_assert_uint_eq(x->last_txid, y->last_txid);
+    ck_assert_uint_eq(x->created_ms, y->created_ms);
+    ck_assert_uint_eq(x->last_rec_entry, y->last_rec_entry);
+    ck_assert_uint_eq(x->last_rec_slot, y->last_rec_slot);
+}
+
+/*
+ * The model decides what LMDB would: the same history applied to a replica
+ * committing each command and to one whose writer is held (every result
+ * comes from the model's overlay, nothing from LMDB), gives the same result
+ * for every command; held, the second shows nothing new to readers; once
+ * drained, both hold the same contents, state and digest; closing commits
+ * what is queued.
+ */
+START_TEST(test_write_behind_model)
+{
+    enum { N = 400 };
+    struct data_fsm *a = fsm_open_wb(dir_a, NULL, NULL, 0);
+    struct data_fsm *b = fsm_open_wb(dir_b, NULL, NULL, 1);
+    struct data_fsm_state sa, sb;
+    struct data_fsm_result ra, rb;
+    uint64_t rng = 42, once_seq[5] = {0}, txid = 1;
+    int refused = 0;
+
+    fsm_wb_hold(b, 1);
+    for (int i = 0; i < N; i++) {
+        struct bytes c = mixed_cmd(&rng, once_seq, &txid);
+        uint64_t ix = 2 + (uint64_t)i;
+        ck_assert_int_eq(data_fsm_apply(a, ix, c.p, c.len, &ra), 0);
+        ck_assert_int_eq(data_fsm_apply(b, ix, c.p, c.len, &rb), 0);
+        ck_assert_int_eq(rb.status, ra.status);
+        ck_assert_int_eq(rb.op, ra.op);
+        ck_assert_uint_eq(rb.first_entry, ra.first_entry);
+        ck_assert_uint_eq(rb.first_txid, ra.first_txid);
+        assert_same_info(&rb.info, &ra.info);
+        refused += ra.status != 0;
+        bytes_free(&c);
+    }
+    /* the history has both kinds of outcome */
+    ck_assert_int_gt(refused, N / 10);
+    ck_assert_int_lt(refused, N - N / 10);
+
+    /* Held: LMDB (what readers see) has none of it yet. */
+    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_uint_eq(sb.applied, 0);
+
+    /* Drained: the same everywhere. */
+    ck_assert_int_eq(data_fsm_sync(b), 0);
+    ck_assert_int_eq(data_fsm_state(a, &sa), 0);
+    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_int_eq(memcmp(&sa, &sb, sizeof sa), 0);
+    ck_assert_uint_eq(sb.applied, 2 + N - 1);
+    ck_assert_uint_eq(fsm_digest(b, NULL), fsm_digest(a, NULL));
+
+    /* Queued commands are committed at close. */
+    fsm_wb_hold(b, 1);
+    for (int i = N; i < N + 50; i++) {
+        struct bytes c = mixed_cmd(&rng, once_seq, &txid);
+        ck_assert_int_eq(data_fsm_apply(a, 2 + (uint64_t)i, c.p, c.len, &ra), 0);
+        ck_assert_int_eq(data_fsm_apply(b, 2 + (uint64_t)i, c.p, c.len, &rb), 0);
+        ck_assert_int_eq(rb.status, ra.status);
+        bytes_free(&c);
+    }
+    data_fsm_close(b);
+    b = fsm_open_wb(dir_b, NULL, NULL, 1);
+    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_uint_eq(sb.applied, 2 + N + 50 - 1);
+    ck_assert_uint_eq(fsm_digest(b, NULL), fsm_digest(a, NULL));
+    data_fsm_close(a);
+    data_fsm_close(b);
 }
 END_TEST
 
@@ -936,7 +1068,7 @@ START_TEST(test_transfer)
     ck_assert_int_eq(data_fsm_load_commit(ld), DLOG_ECORRUPT);
     ck_assert_str_ne(words, "");
     ck_assert_int_eq(data_fsm_behind(b), 1);
-    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_int_eq(test_fsm_state(b, &sb), 0);
     ck_assert_uint_eq(sb.applied, 0);
     ck_assert_int_eq(data_fsm_apply(b, 1000, "x", 1, &r), DLOG_EUNAVAILABLE);
 
@@ -1146,7 +1278,7 @@ START_TEST(test_transfer_interrupted)
     struct fetcher ft = {a, 0, 0, 0};
     b = fsm_open(dir_b, fetch_from, &ft);
     ck_assert_int_eq(data_fsm_behind(b), 1);
-    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_int_eq(test_fsm_state(b, &sb), 0);
     ck_assert_uint_eq(sb.applied, 0);
     ck_assert_uint_gt(fsm_contents(b), 0); /* partial, not empty */
     /* Snapshots are refused while partial. */
@@ -1198,7 +1330,7 @@ START_TEST(test_restore)
     da = fsm_digest(a, &sa);
 
     /* A snapshot at or behind b's state: nothing to fetch. */
-    ck_assert_int_eq(data_fsm_state(b, &snap), 0);
+    ck_assert_int_eq(test_fsm_state(b, &snap), 0);
     ck_assert_int_eq(data_fsm_restore(b, &snap), 0);
     snap.applied--;
     ck_assert_int_eq(data_fsm_restore(b, &snap), 0);
@@ -1215,14 +1347,14 @@ START_TEST(test_restore)
     ck_assert_int_eq(data_fsm_apply(b, sa.applied + 1, cmd.p, cmd.len, &r),
                      DLOG_EUNAVAILABLE);
     ck_assert_int_eq(ft.calls, 2);
-    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_int_eq(test_fsm_state(b, &sb), 0);
     ck_assert_uint_eq(sb.applied, 11);
     /* The next apply fetches first, then applies. */
     ck_assert_int_eq(data_fsm_apply(b, sa.applied + 1, cmd.p, cmd.len, &r), 0);
     ck_assert_int_eq(ft.calls, 3);
     ck_assert_int_eq(data_fsm_behind(b), 0);
     ck_assert_int_eq(r.skipped, 0);
-    ck_assert_int_eq(data_fsm_state(b, &sb), 0);
+    ck_assert_int_eq(test_fsm_state(b, &sb), 0);
     ck_assert_uint_eq(sb.applied, sa.applied + 1);
     bytes_free(&cmd);
 
@@ -1288,7 +1420,7 @@ START_TEST(test_raft_adapter)
     bytes_free(&b);
 
     apply_history(f, 2, 0, 6, 0);
-    ck_assert_int_eq(data_fsm_state(f, &st), 0);
+    ck_assert_int_eq(test_fsm_state(f, &st), 0);
 
     /* snapshot: one small buffer, allocated with raft_malloc for libraft to free. */
     ck_assert_int_eq(rf.snapshot(&rf, &bufs, &n), 0);
@@ -1354,18 +1486,26 @@ Suite *data_fsm_suite(void)
     tcase_add_test(state, test_transfer_interrupted);
     tcase_add_test(state, test_restore);
     tcase_add_test(state, test_raft_adapter);
+    tcase_add_test(state, test_write_behind_model);
     suite_add_tcase(s, state);
     return s;
 }
 
+/* Every test runs twice: with each command committed as it is applied,
+ * then with LMDB written behind (cfg.write_behind, data_fsm_wb.c), where
+ * the results come from the model and the writer checks them again. */
 int main(void)
 {
-    SRunner *sr = srunner_create(data_fsm_suite());
-    int failed;
+    int failed = 0;
 
-    srunner_add_suite(sr, data_fsm_cluster_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    for (fsm_test_write_behind = 0; fsm_test_write_behind <= 1; fsm_test_write_behind++) {
+        SRunner *sr = srunner_create(data_fsm_suite());
+
+        printf("write-behind %s\n", fsm_test_write_behind ? "on" : "off");
+        srunner_add_suite(sr, data_fsm_cluster_suite());
+        srunner_run_all(sr, CK_NORMAL);
+        failed += srunner_ntests_failed(sr);
+        srunner_free(sr);
+    }
     return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -286,7 +286,7 @@ START_TEST(test_cluster_replicates)
         ck_assert_uint_eq(info.next_entry, 400);
         /* The stored applied index is libraft's. */
         struct data_fsm_state st;
-        ck_assert_int_eq(data_fsm_state(C->s[i].fsm, &st), 0);
+        ck_assert_int_eq(test_fsm_state(C->s[i].fsm, &st), 0);
         ck_assert_uint_eq(st.applied, raft_last_applied(raft_fixture_get(&C->f, i)));
         ck_assert_int_eq(C->s[i].fetches, 0);
     }
@@ -463,7 +463,7 @@ static void snapshot_install(int failures)
     if (failures > 0) {
         /* libraft believes it applied; the FSM knows it did not. */
         ck_assert_int_eq(data_fsm_behind(s2->fsm), 1);
-        ck_assert_int_eq(data_fsm_state(s2->fsm, &st), 0);
+        ck_assert_int_eq(test_fsm_state(s2->fsm, &st), 0);
         ck_assert_uint_lt(st.applied, p->req.index);
         ck_assert_int_eq(data_fsm_catch_up(s2->fsm), DLOG_EUNAVAILABLE);
         ck_assert_int_eq(s2->fetches, 2);
@@ -507,7 +507,7 @@ static void snapshot_install(int failures)
     struct seg_info info;
     ck_assert_int_eq(data_fsm_info(s2->fsm, 1, 1, &info), 0);
     ck_assert_uint_eq(info.next_entry, (uint64_t)(commands + 1) * 4);
-    ck_assert_int_eq(data_fsm_state(s2->fsm, &st), 0);
+    ck_assert_int_eq(test_fsm_state(s2->fsm, &st), 0);
     ck_assert_uint_eq(st.applied, raft_last_applied(raft_fixture_get(&C->f, 2)));
 
     /* Memory: the in-memory logs stayed near threshold + trailing. */
