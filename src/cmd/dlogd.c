@@ -92,7 +92,7 @@ static void usage(FILE *f)
         "                       about (default 128); sets the two counts below from\n"
         "                       the mean entry size\n"
         "  --data-log-segment-mb N  node: data groups' Raft log segment files\n"
-        "                       (default 64)\n"
+        "                       in MiB (default 8)\n"
         "  --data-snapshot-threshold N  node: data groups' Raft entries between\n"
         "                       snapshots (default: from --data-log-memory-mb)\n"
         "  --data-snapshot-trailing N   node: entries kept after a snapshot (default:\n"

@@ -55,7 +55,7 @@ struct node_options {
                                          data_log_memory_mb */
     unsigned data_log_memory_mb;      /* data groups: Raft log kept in memory, about;
                                          0: 128 */
-    unsigned data_log_segment_mb;     /* data groups: Raft log segment files; 0: 64 */
+    unsigned data_log_segment_mb;     /* data groups: Raft log segment files; 0: 8 */
 };
 
 /*

@@ -45,11 +45,13 @@
  * last snapshot; the snapshot threshold and trailing follow a byte budget
  * (node/log_policy.h), recomputed every LOG_POLICY_EVERY applied entries.
  * Snapshots are 64 bytes but each closes libraft's open log segment (a
- * stall of tens of ms), and so does a full segment: both are made rare by
- * a large budget and large segments. A replica further behind than the
- * trailing entries has the contents fetched from a peer (node_xfer.c). */
+ * stall of tens of ms), and so does a full segment. Segments stay at
+ * libraft's 8 MiB: with 64 MiB ones a follower under sustained load fell
+ * ever further behind (p99 rising to 1 s, docs/benchmarks.md), with 8 MiB
+ * the same load held steady. A replica further behind than the trailing
+ * entries has the contents fetched from a peer (node_xfer.c). */
 #define DATA_LOG_MEMORY_MB  128
-#define DATA_LOG_SEGMENT_MB 64
+#define DATA_LOG_SEGMENT_MB 8
 #define LOG_POLICY_EVERY    64
 #define FRAME_HEAD          8
 #define GROUPS_KEY          "cluster/groups"
