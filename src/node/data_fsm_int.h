@@ -153,6 +153,8 @@ int fsm_wb_get(struct data_fsm *f, uint64_t stream, uint64_t seq, struct seg_inf
 /* Records a segment's new record (slots NULL: it keeps its own). */
 int fsm_wb_put(struct data_fsm *f, uint64_t stream, uint64_t seq,
                const struct seg_info *i, const struct fsm_once *slots);
+/* 1 when nothing applied is left to write (any thread). */
+int fsm_wb_idle(struct data_fsm *f);
 /* Tests: while hold is 1 the writer commits nothing new, so the model
  * alone answers (a drain ends the hold). */
 void fsm_wb_hold(struct data_fsm *f, int hold);

@@ -394,6 +394,19 @@ int fsm_wb_drain(struct data_fsm *f)
     return rv;
 }
 
+int fsm_wb_idle(struct data_fsm *f)
+{
+    struct fsm_wb *w = f->wb;
+    int idle;
+
+    if (w == NULL)
+        return 1;
+    pthread_mutex_lock(&w->mu);
+    idle = w->head == NULL && w->queued_bytes == 0;
+    pthread_mutex_unlock(&w->mu);
+    return idle;
+}
+
 void fsm_wb_hold(struct data_fsm *f, int hold)
 {
     struct fsm_wb *w = f->wb;

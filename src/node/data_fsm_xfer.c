@@ -202,12 +202,13 @@ int data_fsm_load_begin(struct data_fsm *f, char *errmsg, struct data_fsm_load *
         return errmsg_fail(errmsg, DLOG_EBUSY, "data fsm %s: a load is already open",
                            f->dir);
     /* Write-behind: nothing may be left to write over the loaded contents
-     * (a load runs while f is behind, after the restore drained it). */
-    int rv = fsm_wb_drain(f);
-    if (rv != 0) {
+     * (a load runs while f is behind, after the restore drained it; this
+     * may be another thread, so it only checks). */
+    if (!fsm_wb_idle(f)) {
         atomic_store(&f->loading, 0);
-        errmsg_copy(errmsg, f->errmsg);
-        return rv;
+        return errmsg_fail(errmsg, DLOG_EBUSY,
+                           "data fsm %s: applied commands are still being written",
+                           f->dir);
     }
     ld = calloc(1, sizeof *ld);
     if (ld == NULL) {
