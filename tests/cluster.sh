@@ -93,11 +93,17 @@ PY
 pid_of() { cat "$1/n$2.pid" 2>/dev/null; }
 # A zombie is not alive: a killed process may wait a while for its reaper.
 alive() {
-  local st
+  local st t
   [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [ "${st%% *}" != Z ]
+  # Any thread not yet a zombie: a killed process whose main thread has
+  # exited still holds its files (its listening port) until every thread
+  # has, e.g. one finishing an fdatasync.
+  for t in /proc/"$1"/task/*/stat; do
+    st=$(cat "$t" 2>/dev/null) || continue
+    st=${st##*) }
+    [ "${st%% *}" != Z ] && return 0
+  done
+  return 1
 }
 
 # start_node DIR I: runs dlogd with nI.args; waits (deadline) until it
