@@ -15,6 +15,8 @@
 #   cluster.sh restart-proxy DIR I  start proxy I again, on the same address
 #   cluster.sh running DIR   print the nodes and proxies (nI, pI) still running,
 #                            zombies not counted; exit 0 if there is one
+#   cluster.sh alive PID     exit 0 while any thread of process PID has not
+#                            exited (the tests' "still running")
 #
 # The cluster URI is "cluster://H:P,H:P,..." (the nodes' listen addresses).
 # With CLUSTER_PROXIES=K (default 0), up also starts K `dlogd --role proxy`
@@ -368,8 +370,9 @@ kill-proxy)
   ;;
 restart-proxy) [ $# -eq 3 ] || die "usage: restart-proxy DIR I"; cmd_restart_proxy "$2" "$3" ;;
 running) [ $# -eq 2 ] || die "usage: running DIR"; cmd_running "$2" ;;
+alive) [ $# -eq 2 ] || die "usage: alive PID"; alive "$2" ;;
 *)
-  sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
   [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]
   ;;
 esac

@@ -134,6 +134,20 @@ static void usage(FILE *f)
         "listen address takes node calls (dlogctl cluster status -u URI).\n");
 }
 
+/* A whole number 1..max into *out: 0, or -1 (no sign, no junk, no overflow). */
+static int parse_count(const char *value, unsigned long max, unsigned long *out)
+{
+    char *end;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || value[0] == '-' || v < 1 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int set_key(struct config *c, const char *key, const char *value)
 {
 #define COPY(field) snprintf(c->field, sizeof c->field, "%s", value)
@@ -195,33 +209,15 @@ static int set_key(struct config *c, const char *key, const char *value)
             return -1;
         COPY(join);
     } else if (strcmp(key, "groups") == 0) {
-        char *end;
-        errno = 0;
-        c->groups = strtoul(value, &end, 10);
-        if (errno != 0 || *end != '\0' || c->groups < 1 || c->groups > 1024)
-            return -1;
-    } else if (strcmp(key, "data-snapshot-threshold") == 0 ||
-               strcmp(key, "data-snapshot-trailing") == 0) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(value, &end, 10);
-        if (errno != 0 || *end != '\0' || v < 1 || v > 100000000 || value[0] == '-')
-            return -1;
-        if (strcmp(key, "data-snapshot-threshold") == 0)
-            c->data_snap_threshold = v;
-        else
-            c->data_snap_trailing = v;
-    } else if (strcmp(key, "data-log-memory-mb") == 0 ||
-               strcmp(key, "data-log-segment-mb") == 0) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(value, &end, 10);
-        if (errno != 0 || *end != '\0' || v < 1 || v > 65536 || value[0] == '-')
-            return -1;
-        if (strcmp(key, "data-log-memory-mb") == 0)
-            c->data_log_memory_mb = v;
-        else
-            c->data_log_segment_mb = v;
+        return parse_count(value, 1024, &c->groups);
+    } else if (strcmp(key, "data-snapshot-threshold") == 0) {
+        return parse_count(value, 100000000, &c->data_snap_threshold);
+    } else if (strcmp(key, "data-snapshot-trailing") == 0) {
+        return parse_count(value, 100000000, &c->data_snap_trailing);
+    } else if (strcmp(key, "data-log-memory-mb") == 0) {
+        return parse_count(value, 65536, &c->data_log_memory_mb);
+    } else if (strcmp(key, "data-log-segment-mb") == 0) {
+        return parse_count(value, 65536, &c->data_log_segment_mb);
     } else if (strcmp(key, "cluster") == 0) {
         if (strlen(value) >= sizeof c->cluster)
             return -1;

@@ -429,6 +429,18 @@ void fsm_wb_reset(struct data_fsm *f)
     pthread_mutex_unlock(&w->mu);
 }
 
+/* Frees w once no thread uses it: commands left (only after a failure:
+ * libraft replays them), the overlay, the lock. */
+static void wb_free(struct fsm_wb *w)
+{
+    free_cmds(w->head);
+    free(w->segs);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv_work);
+    pthread_cond_destroy(&w->cv_done);
+    free(w);
+}
+
 int fsm_wb_start(struct data_fsm *f)
 {
     struct fsm_wb *w = calloc(1, sizeof *w);
@@ -442,10 +454,7 @@ int fsm_wb_start(struct data_fsm *f)
     f->wb = w;
     if (pthread_create(&w->thread, NULL, writer_main, f) != 0) {
         f->wb = NULL;
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cv_work);
-        pthread_cond_destroy(&w->cv_done);
-        free(w);
+        wb_free(w);
         return DLOG_ENOMEM;
     }
     return 0;
@@ -462,11 +471,6 @@ void fsm_wb_stop(struct data_fsm *f)
     pthread_cond_signal(&w->cv_work);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
-    free_cmds(w->head); /* only after a failure: libraft replays them */
-    free(w->segs);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv_work);
-    pthread_cond_destroy(&w->cv_done);
-    free(w);
+    wb_free(w);
     f->wb = NULL;
 }

@@ -45,6 +45,15 @@ wait_for() {
   return 1
 }
 
+# The data groups' log flags: a bad value is refused before anything starts.
+for f in "--data-log-memory-mb 0" "--data-log-segment-mb 65537" "--data-log-memory-mb x" \
+  "--data-log-segment-mb -8" "--data-snapshot-threshold 0"; do
+  # shellcheck disable=SC2086 # the flag and its value, two words
+  err=$("$top_builddir/dlogd" --role node --id 1 --listen 127.0.0.1:1 --raft 127.0.0.1:2 \
+    --data "$tmp/never" $f 2>&1) && bad "dlogd accepts $f" ||
+    case "$err" in *"bad value"*) ok ;; *) bad "dlogd $f: $err" ;; esac
+done
+[ ! -e "$tmp/never" ] && ok || bad "a refused flag left a data directory"
 out=$(CLUSTER_PROXIES=1 "$CL" up 3 "$tmp/c") || { echo "FAIL: cluster up"; exit 1; }
 uri=$(echo "$out" | tail -n 1)
 puri=$(echo "$out" | tail -n 2 | head -n 1)

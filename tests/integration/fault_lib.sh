@@ -35,18 +35,8 @@ wait_for() {
   done
 }
 
-# A zombie is not alive (a killed process may wait a while for its reaper),
-# but a process with a thread still exiting is (as in tests/cluster.sh).
-alive() {
-  local st t
-  kill -0 "$1" 2>/dev/null || return 1
-  for t in /proc/"$1"/task/*/stat; do
-    st=$(cat "$t" 2>/dev/null) || continue
-    st=${st##*) }
-    [ "${st%% *}" != Z ] && return 0
-  done
-  return 1
-}
+# tests/cluster.sh's rule: a zombie is not alive, a thread still exiting is.
+alive() { [ -n "${1:-}" ] && "$CL" alive "$1"; }
 ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 listen_of() { sed -n '/^--listen$/{n;p;q}' "$tmp/c/n$1.args"; }
 node_of() { # the node whose listen address is $1
